@@ -1,0 +1,1 @@
+//! The products gRPC service, backed by its own PostgreSQL database.

@@ -1,0 +1,1 @@
+//! The users gRPC service, backed by its own PostgreSQL database.

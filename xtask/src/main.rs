@@ -1,0 +1,58 @@
+//! `cargo xtask <command>`: the project's automation, in Rust so that `cargo` is the only tool
+//! a contributor needs.
+//!
+//! - `gen [--check]`: regenerate the gateway routes and the OpenAPI document from the protos.
+//! - `up`: run the whole stack on this machine (private PostgreSQL cluster, services, gateway).
+//! - `test`: everything CI checks (format, lints, generated files fresh, all tests).
+
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test>";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "test" => test::run(rest),
+        other => {
+            eprintln!("unknown command `{other}`\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask {command}: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask always works from there, wherever it was started.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// `cargo` as the one that runs us (`$CARGO`), so toolchain overrides carry through.
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Runs a command to completion, failing with its command line when it does not succeed.
+fn run_checked(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status()?;
+    anyhow::ensure!(status.success(), "`{cmd:?}` failed with {status}");
+    Ok(())
+}
