@@ -1,1 +1,262 @@
-//! The gateway generator: proto descriptors with google.api.http annotations -> axum routes, transcoding tables and an OpenAPI 3.1 document.
+//! The gateway generator: `.proto` files with `google.api.http` annotations -> the gateway's route
+//! table (`gateway/src/generated/`) and an OpenAPI 3.1 document.
+//!
+//! Three stages that never mix: [`httprule`] parses path templates (pure string code), [`model`]
+//! resolves every binding against the descriptors and rejects what HttpRule forbids, and the
+//! emitters ([`routes`], [`openapi`]) read only the model.
+//!
+//! ```no_run
+//! let output = build_support::Generator::new()
+//!     .proto_dir("proto/proto")
+//!     .routes_out("gateway/src/generated")
+//!     .openapi_out("openapi")
+//!     .generate()?;
+//! output.write()?;
+//! # Ok::<(), build_support::Error>(())
+//! ```
+
+pub mod httprule;
+pub mod model;
+pub mod openapi;
+pub mod routes;
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while generating.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A proto file does not compile.
+    #[error("compiling protos: {0}")]
+    Compile(#[from] protox::Error),
+    /// protox produced descriptors prost-reflect cannot read.
+    #[error("reading descriptors: {0}")]
+    Descriptor(#[from] prost_reflect::DescriptorError),
+    /// An HTTP binding breaks the HttpRule rules.
+    #[error("{file}: {service}.{method}: {message}")]
+    Binding {
+        /// The proto file declaring the service.
+        file: String,
+        /// The service's full name.
+        service: String,
+        /// The method's name.
+        method: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An emitter produced something that does not parse or serialize (a generator bug).
+    #[error("emitting: {0}")]
+    Emit(String),
+    /// Reading the proto directory or writing an output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// No input files: the proto directory holds none, or none were given.
+    #[error("no .proto files to compile")]
+    NoFiles,
+}
+
+/// Configures and runs the generator.
+#[derive(Debug, Clone)]
+pub struct Generator {
+    proto_dirs: Vec<PathBuf>,
+    files: Option<Vec<String>>,
+    routes_out: Option<PathBuf>,
+    openapi_out: Option<PathBuf>,
+    openapi: openapi::Options,
+}
+
+impl Default for Generator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Generator {
+    /// A generator with no inputs and no outputs yet.
+    pub fn new() -> Self {
+        Generator {
+            proto_dirs: Vec::new(),
+            files: None,
+            routes_out: None,
+            openapi_out: None,
+            openapi: openapi::Options::default(),
+        }
+    }
+
+    /// Adds an include directory. Without [`files`](Self::files), every `.proto` under the first
+    /// directory is an input, except those under `google/` (annotation definitions).
+    pub fn proto_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.proto_dirs.push(dir.into());
+        self
+    }
+
+    /// The input files, relative to an include directory (`users/v1/users.proto`).
+    pub fn files<I, S>(mut self, files: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.files = Some(files.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Where the routes module (`mod.rs` + `descriptor_set.bin`) goes; not written when unset.
+    pub fn routes_out(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.routes_out = Some(dir.into());
+        self
+    }
+
+    /// Where `openapi.json` and `openapi.yaml` go; not written when unset.
+    pub fn openapi_out(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.openapi_out = Some(dir.into());
+        self
+    }
+
+    /// The OpenAPI `info.title` (default `Gateway API`).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.openapi.title = title.into();
+        self
+    }
+
+    /// The OpenAPI `info.version` (default `0.1.0`).
+    pub fn api_version(mut self, version: impl Into<String>) -> Self {
+        self.openapi.version = version.into();
+        self
+    }
+
+    /// The input files: as given, or discovered under the first proto directory.
+    pub fn input_files(&self) -> Result<Vec<String>, Error> {
+        let mut files = match &self.files {
+            Some(files) => files.clone(),
+            None => {
+                let root = self.proto_dirs.first().ok_or(Error::NoFiles)?;
+                let mut found = Vec::new();
+                discover(root, root, &mut found)?;
+                found
+            }
+        };
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::NoFiles);
+        }
+        Ok(files)
+    }
+
+    /// Compiles the protos (protox, in-process) and builds the validated model.
+    pub fn model(&self) -> Result<model::Api, Error> {
+        let files = self.input_files()?;
+        let mut compiler = protox::Compiler::new(&self.proto_dirs)?;
+        compiler.include_imports(true).include_source_info(true);
+        compiler.open_files(&files)?;
+        // protox's own encoding: re-encoding through prost_types would drop the extension options.
+        let bytes = compiler.encode_file_descriptor_set();
+        model::build(&files, bytes)
+    }
+
+    /// Runs every configured emitter and returns what would be written.
+    pub fn generate(&self) -> Result<Output, Error> {
+        let api = self.model()?;
+        let mut files = Vec::new();
+        if let Some(dir) = &self.routes_out {
+            files.push(GeneratedFile {
+                path: dir.join("mod.rs"),
+                contents: routes::emit(&api)?.into_bytes(),
+            });
+            files.push(GeneratedFile {
+                path: dir.join(routes::DESCRIPTOR_SET_FILE),
+                contents: api.descriptor_set.clone(),
+            });
+        }
+        if let Some(dir) = &self.openapi_out {
+            let doc = openapi::emit(&api, &self.openapi)?;
+            files.push(GeneratedFile {
+                path: dir.join("openapi.json"),
+                contents: doc.json.into_bytes(),
+            });
+            files.push(GeneratedFile {
+                path: dir.join("openapi.yaml"),
+                contents: doc.yaml.into_bytes(),
+            });
+        }
+        Ok(Output { files })
+    }
+}
+
+fn discover(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_dir() {
+            discover(root, &path, out)?;
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            let Ok(relative) = path.strip_prefix(root) else {
+                continue;
+            };
+            let name = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if !name.starts_with("google/") {
+                out.push(name);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One file the generator produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Where it goes.
+    pub path: PathBuf,
+    /// Its exact contents.
+    pub contents: Vec<u8>,
+}
+
+/// What the generator produces: every file with its contents.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The files, in a stable order.
+    pub files: Vec<GeneratedFile>,
+}
+
+impl Output {
+    /// Writes every file whose contents differ, creating directories; returns the paths written.
+    pub fn write(&self) -> Result<Vec<PathBuf>, Error> {
+        let mut written = Vec::new();
+        for file in &self.files {
+            if std::fs::read(&file.path).ok().as_deref() == Some(file.contents.as_slice()) {
+                continue;
+            }
+            if let Some(parent) = file.path.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            std::fs::write(&file.path, &file.contents).map_err(|source| Error::Io {
+                path: file.path.clone(),
+                source,
+            })?;
+            written.push(file.path.clone());
+        }
+        Ok(written)
+    }
+
+    /// The files that are missing or differ on disk (empty when everything is fresh).
+    pub fn check(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|file| std::fs::read(&file.path).ok().as_deref() != Some(file.contents.as_slice()))
+            .map(|file| file.path.clone())
+            .collect()
+    }
+}

@@ -5,6 +5,7 @@
 //! - `up`: run the whole stack on this machine (private PostgreSQL cluster, services, gateway).
 //! - `test`: everything CI checks (format, lints, generated files fresh, all tests).
 
+mod r#gen;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
+        "gen" => r#gen::run(rest),
         "test" => test::run(rest),
         other => {
             eprintln!("unknown command `{other}`\n{USAGE}");
