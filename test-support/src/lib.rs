@@ -1,1 +1,17 @@
-//! Test helpers: a throwaway PostgreSQL cluster (or TEST_DATABASE_URL) and a fresh database per test.
+//! Test helpers: a throwaway PostgreSQL cluster (or `TEST_DATABASE_URL`) and a fresh database
+//! per test.
+//!
+//! - [`PgCluster`] runs `initdb` and `pg_ctl` (found on `PATH` or under
+//!   `/usr/lib/postgresql/*/bin`) for a private cluster; `cargo xtask up` uses it too, which is
+//!   why it depends on nothing but `std` and `anyhow`.
+//! - [`TestDatabase`] (feature `database`, on by default) gives each test its own uniquely named
+//!   database on the server named by `TEST_DATABASE_URL`, or on a cluster started once per test
+//!   process under `target/`, and drops it when the test is done.
+
+mod cluster;
+#[cfg(feature = "database")]
+mod database;
+
+pub use cluster::{PgCluster, database_url, free_port, target_dir};
+#[cfg(feature = "database")]
+pub use database::{TestDatabase, server_url};

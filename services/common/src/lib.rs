@@ -1,1 +1,19 @@
-//! What every service and the gateway share: config, database pool and migrations, discovery, health and shutdown.
+//! What every service (and later the gateway) shares: configuration flags, tracing, the database
+//! pool with start-up retry and embedded migrations, the tonic server scaffold (reflection,
+//! health, graceful shutdown) and the discovery seam that turns a logical service name into a
+//! gRPC channel.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod discovery;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
+pub use db::{Database, DbConn, DbError};
+pub use domain::{FieldError, Id, Name};
+pub use discovery::{ChannelOptions, Discovery, DiscoveryError, StaticDiscovery};
+pub use server::GrpcServer;
+pub use shutdown::shutdown_signal;

@@ -1,0 +1,164 @@
+//! The discovery seam: a logical service name (`users-service`) in, a load-balanced tonic
+//! [`Channel`] out.
+//!
+//! Today only the static backend exists: names map to fixed lists of URIs from flags or env.
+//! Consul comes later as another [`Discovery`] variant; callers only ever see
+//! [`Discovery::channel`], so they do not change.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+/// Logical name of the users service.
+pub const USERS_SERVICE: &str = "users-service";
+/// Logical name of the products service.
+pub const PRODUCTS_SERVICE: &str = "products-service";
+
+/// Discovery failures. These are configuration problems, reported at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    /// No backend knows the name.
+    #[error("no addresses configured for service `{0}`")]
+    UnknownService(String),
+    /// A name was configured with an empty address list.
+    #[error("service `{0}` has no addresses")]
+    NoAddresses(String),
+    /// An address is not a valid URI.
+    #[error("invalid address `{address}` for service `{service}`: {source}")]
+    InvalidAddress {
+        /// The service the address belongs to.
+        service: String,
+        /// The address as given.
+        address: String,
+        /// Why it was rejected.
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
+/// How channels connect to upstream instances.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelOptions {
+    /// Longest time to open a TCP/HTTP2 connection to one instance.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ChannelOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Finds upstream services by logical name.
+#[derive(Debug, Clone)]
+pub enum Discovery {
+    /// A fixed table of names to addresses.
+    Static(StaticDiscovery),
+}
+
+impl Discovery {
+    /// A channel balancing over the instances of `service`. Cheap: channels are built once and
+    /// cloned.
+    pub fn channel(&self, service: &str) -> Result<Channel, DiscoveryError> {
+        match self {
+            Self::Static(table) => table.channel(service),
+        }
+    }
+}
+
+/// Static discovery: one balanced, lazily connecting channel per configured name.
+#[derive(Debug, Clone)]
+pub struct StaticDiscovery {
+    channels: HashMap<String, Channel>,
+}
+
+impl StaticDiscovery {
+    /// Builds a channel per `(name, addresses)` entry, each balancing over its addresses
+    /// (`http://host:port`). Nothing connects until the first request, so upstreams may start
+    /// later. Must be called inside a tokio runtime (the balancer runs as a task).
+    pub fn new<N, A>(
+        table: impl IntoIterator<Item = (N, Vec<A>)>,
+        options: ChannelOptions,
+    ) -> Result<Self, DiscoveryError>
+    where
+        N: Into<String>,
+        A: Into<String>,
+    {
+        let mut channels = HashMap::new();
+        for (name, addresses) in table {
+            let name = name.into();
+            let endpoints = addresses
+                .into_iter()
+                .map(|address| {
+                    let address = address.into();
+                    Endpoint::from_shared(address.clone())
+                        .map(|endpoint| endpoint.connect_timeout(options.connect_timeout))
+                        .map_err(|source| DiscoveryError::InvalidAddress {
+                            service: name.clone(),
+                            address,
+                            source,
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if endpoints.is_empty() {
+                return Err(DiscoveryError::NoAddresses(name));
+            }
+            channels.insert(name, Channel::balance_list(endpoints.into_iter()));
+        }
+        Ok(Self { channels })
+    }
+
+    fn channel(&self, service: &str) -> Result<Channel, DiscoveryError> {
+        self.channels
+            .get(service)
+            .cloned()
+            .ok_or_else(|| DiscoveryError::UnknownService(service.to_owned()))
+    }
+}
+
+/// Splits a comma-separated address list (`http://a:1,http://b:2`), as flags and env vars give
+/// them, dropping empty entries and surrounding spaces.
+pub fn split_addresses(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_addresses_trims_and_drops_empties() {
+        assert_eq!(
+            split_addresses(" http://a:1, ,http://b:2,"),
+            vec!["http://a:1", "http://b:2"]
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_and_invalid_names_are_errors() {
+        let discovery = Discovery::Static(
+            StaticDiscovery::new([(USERS_SERVICE, vec!["http://127.0.0.1:1"])], ChannelOptions::default())
+                .expect("valid table"),
+        );
+        assert!(discovery.channel(USERS_SERVICE).is_ok());
+        assert!(matches!(
+            discovery.channel(PRODUCTS_SERVICE),
+            Err(DiscoveryError::UnknownService(_))
+        ));
+        assert!(matches!(
+            StaticDiscovery::new([(USERS_SERVICE, Vec::<String>::new())], ChannelOptions::default()),
+            Err(DiscoveryError::NoAddresses(_))
+        ));
+        assert!(matches!(
+            StaticDiscovery::new([(USERS_SERVICE, vec!["not a uri"])], ChannelOptions::default()),
+            Err(DiscoveryError::InvalidAddress { .. })
+        ));
+    }
+}

@@ -1,0 +1,114 @@
+//! Validated values shared by the services: ids and display names. Parse, don't validate: a
+//! value of these types is known good, so code past the gRPC boundary never re-checks.
+
+use std::fmt;
+
+/// Longest display name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A request field that failed validation; becomes INVALID_ARGUMENT with a message naming the
+/// field (`"user_id: must be a positive id, got 0"`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct FieldError {
+    /// The proto field name.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl FieldError {
+    /// A failure of `field`.
+    pub fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl From<FieldError> for tonic::Status {
+    fn from(err: FieldError) -> Self {
+        tonic::Status::invalid_argument(err.to_string())
+    }
+}
+
+/// A row id: a positive 64-bit integer (PostgreSQL `bigserial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id(i64);
+
+impl Id {
+    /// Accepts `value` as the id in `field` if it is positive.
+    pub fn parse(value: i64, field: &'static str) -> Result<Self, FieldError> {
+        if value > 0 {
+            Ok(Self(value))
+        } else {
+            Err(FieldError::new(
+                field,
+                format!("must be a positive id, got {value}"),
+            ))
+        }
+    }
+
+    /// The raw value, for queries and responses.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A display name: surrounding whitespace trimmed, then 1 to [`MAX_NAME_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    /// Accepts `value` as the name in `field`.
+    pub fn parse(value: &str, field: &'static str) -> Result<Self, FieldError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+        let chars = trimmed.chars().count();
+        if chars > MAX_NAME_CHARS {
+            return Err(FieldError::new(
+                field,
+                format!("must be at most {MAX_NAME_CHARS} characters, got {chars}"),
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_positive() {
+        assert_eq!(Id::parse(1, "id").map(Id::get), Ok(1));
+        assert_eq!(
+            Id::parse(0, "user_id").map_err(|e| e.to_string()),
+            Err("user_id: must be a positive id, got 0".to_owned())
+        );
+        assert!(Id::parse(-5, "id").is_err());
+    }
+
+    #[test]
+    fn names_are_trimmed_non_empty_and_bounded_in_characters() {
+        assert_eq!(Name::parse("  John Doe ", "name").map(|n| n.0), Ok("John Doe".to_owned()));
+        assert!(Name::parse("   ", "name").is_err());
+        assert!(Name::parse(&"é".repeat(200), "name").is_ok());
+        let err = Name::parse(&"a".repeat(201), "name").expect_err("too long");
+        assert_eq!(err.field, "name");
+    }
+}

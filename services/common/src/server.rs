@@ -1,0 +1,151 @@
+//! The tonic server scaffold every service uses: its own listener (port 0 works), server
+//! reflection v1 and v1alpha, the standard health service (NOT_SERVING until start-up is done),
+//! and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::{HealthReporter, HealthService};
+
+/// Names of the infrastructure services every server also answers, as listed by reflection.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// A bound but not yet serving gRPC server for one application service.
+#[derive(Debug)]
+pub struct GrpcServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    service_name: &'static str,
+    health: HealthReporter,
+}
+
+impl GrpcServer {
+    /// Binds `addr` (port 0 picks a free port) for the gRPC service called `service_name`
+    /// (e.g. `users.v1.UserService`), which health reports as NOT_SERVING for now.
+    pub async fn bind(addr: SocketAddr, service_name: &'static str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        let health = HealthReporter::new();
+        set_status(&health, service_name, ServingStatus::NotServing).await;
+        Ok(Self {
+            listener,
+            local_addr,
+            service_name,
+            health,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves `routes` plus reflection and health until `shutdown` completes.
+    ///
+    /// Health reports NOT_SERVING (for both `""` and the service name) until `startup` succeeds,
+    /// SERVING from then on, and NOT_SERVING again once shutdown begins. If `startup` fails the
+    /// server stops and its error is returned. In-flight requests finish before this returns.
+    pub async fn serve(
+        self,
+        routes: Routes,
+        startup: impl Future<Output = anyhow::Result<()>>,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            local_addr,
+            service_name,
+            health,
+        } = self;
+        let routes = routes
+            .add_service(reflection_v1(service_name)?)
+            .add_service(reflection_v1alpha(service_name)?)
+            .add_service(HealthServer::new(HealthService::from_health_reporter(
+                health.clone(),
+            )));
+
+        let (startup_failed_tx, startup_failed_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_health = health.clone();
+        let stop = async move {
+            tokio::select! {
+                () = shutdown => {}
+                _ = startup_failed_rx => {}
+            }
+            set_status(&stop_health, service_name, ServingStatus::NotServing).await;
+        };
+        let server = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop);
+        tokio::pin!(server);
+        tracing::info!(%local_addr, service = service_name, "gRPC server listening");
+
+        tokio::select! {
+            served = &mut server => return served.context("gRPC server failed"),
+            started = startup => match started {
+                Ok(()) => {
+                    set_status(&health, service_name, ServingStatus::Serving).await;
+                    tracing::info!(service = service_name, "ready: health reports SERVING");
+                }
+                Err(err) => {
+                    // The receiver is gone only if the server already stopped, which is fine.
+                    let _ = startup_failed_tx.send(());
+                    server.await.context("gRPC server failed")?;
+                    return Err(err.context("start-up failed"));
+                }
+            },
+        }
+        server.await.context("gRPC server failed")?;
+        tracing::info!(service = service_name, "gRPC server stopped");
+        Ok(())
+    }
+}
+
+async fn set_status(health: &HealthReporter, service_name: &str, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health.set_service_status(service_name, status).await;
+}
+
+/// Reflection lists only this server's services, not every service in the shared descriptor
+/// set (the set holds all three shop services).
+fn reflection_builder(service_name: &str, reflection_name: &str) -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(service_name)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(reflection_name)
+}
+
+fn reflection_v1(
+    service_name: &str,
+) -> anyhow::Result<
+    tonic_reflection::pb::v1::server_reflection_server::ServerReflectionServer<
+        impl tonic_reflection::pb::v1::server_reflection_server::ServerReflection,
+    >,
+> {
+    reflection_builder(service_name, REFLECTION_V1)
+        .build_v1()
+        .context("building reflection v1")
+}
+
+fn reflection_v1alpha(
+    service_name: &str,
+) -> anyhow::Result<
+    tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflectionServer<
+        impl tonic_reflection::pb::v1alpha::server_reflection_server::ServerReflection,
+    >,
+> {
+    reflection_builder(service_name, REFLECTION_V1ALPHA)
+        .build_v1alpha()
+        .context("building reflection v1alpha")
+}

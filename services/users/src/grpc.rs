@@ -1,0 +1,77 @@
+//! The `users.v1.UserService` implementation: converts requests into domain values at the
+//! boundary, runs the queries, and turns rows back into messages.
+
+use proto::users::v1::user_service_server::UserService;
+use proto::users::v1::{
+    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, User,
+};
+use shop_common::{Database, Id};
+use tonic::{Request, Response, Status};
+
+use crate::db::{self, UserRow};
+use crate::domain::NewUser;
+use crate::error::UserError;
+
+/// The gRPC service, holding the database pool.
+#[derive(Debug, Clone)]
+pub struct UsersGrpc {
+    db: Database,
+}
+
+impl UsersGrpc {
+    /// A service over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    async fn create_user(&self, request: CreateUserRequest) -> Result<User, UserError> {
+        let user = NewUser::try_from(request)?;
+        let mut conn = self.db.conn().await?;
+        let row = db::insert_user(&mut conn, &user)
+            .await
+            .map_err(|err| UserError::from_insert(err, user.email.as_str()))?;
+        tracing::info!(user_id = row.id, "user created");
+        Ok(row.into())
+    }
+
+    async fn get_user(&self, request: GetUserRequest) -> Result<User, UserError> {
+        let id = Id::parse(request.id, "id")?;
+        let mut conn = self.db.conn().await?;
+        db::find_user(&mut conn, id)
+            .await
+            .map_err(UserError::Query)?
+            .map(User::from)
+            .ok_or(UserError::NotFound(id.get()))
+    }
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl UserService for UsersGrpc {
+    #[tracing::instrument(skip_all)]
+    async fn create_user(
+        &self,
+        request: Request<CreateUserRequest>,
+    ) -> Result<Response<CreateUserResponse>, Status> {
+        let user = self.create_user(request.into_inner()).await?;
+        Ok(Response::new(CreateUserResponse { user: Some(user) }))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = request.get_ref().id))]
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let user = self.get_user(request.into_inner()).await?;
+        Ok(Response::new(GetUserResponse { user: Some(user) }))
+    }
+}
