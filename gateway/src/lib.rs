@@ -1,8 +1,91 @@
 //! The REST/JSON gateway: serves the routes generated from `google.api.http` annotations,
 //! transcodes JSON to protobuf and back, and calls the upstream gRPC services.
+//!
+//! [`app`] turns a route table ([`spec::RouteSpec`], written by the generator) and the
+//! descriptor set it came from into an axum [`Router`](axum::Router). Everything is resolved
+//! once there; a request costs one match, one JSON parse, one upstream call on a shared channel
+//! and one JSON write.
+//!
+//! Response JSON: proto field names by default ([`JsonNames`]), and fields holding their default
+//! value are written (`emit_unpopulated`, default `true`), so every declared field is present.
+//! Request bodies accept proto and lowerCamelCase names and reject unknown fields.
 
+mod docs;
+mod health;
+mod matcher;
+mod middleware;
+mod route;
+mod serve;
+mod transcode;
+
+pub mod codec;
+pub mod config;
+pub mod error;
 // Written by `cargo xtask gen` (prettyplease output, not rustfmt's): `--check` compares it byte
 // for byte, so rustfmt must not rewrite it.
 #[rustfmt::skip]
 pub mod generated;
 pub mod spec;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use prost_reflect::DescriptorPool;
+
+pub use config::{GatewayConfig, JsonNames};
+pub use error::GatewayError;
+pub use upstream::{UpstreamSpec, Upstreams};
+
+/// Decodes an encoded `FileDescriptorSet` (with its imports), e.g. the generator's
+/// `FILE_DESCRIPTOR_SET`.
+pub fn descriptor_pool(encoded: &[u8]) -> Result<DescriptorPool, GatewayError> {
+    DescriptorPool::decode(encoded)
+        .map_err(|e| GatewayError::Routes(format!("cannot decode the descriptor set: {e}")))
+}
+
+/// Builds the gateway for `routes`, resolving every route against `pool` first: a route that
+/// does not resolve fails here, with an error naming it. Must run inside a tokio runtime.
+pub fn app(
+    config: GatewayConfig,
+    routes: &'static [spec::RouteSpec],
+    pool: &DescriptorPool,
+) -> Result<Router, GatewayError> {
+    let compiled = routes
+        .iter()
+        .map(|spec| route::compile_route(spec, pool, &config.upstreams))
+        .collect::<Result<Vec<_>, _>>()?;
+    for route in compiled.iter().filter(|r| r.channel.is_none()) {
+        tracing::warn!(
+            service = route.spec.grpc_service,
+            route = route.spec.template,
+            "no upstream configured: the route answers 503"
+        );
+    }
+    let gateway = Arc::new(serve::Gateway {
+        matcher: matcher::Matcher::new(routes.iter().map(|r| (r.http_method, r.pattern))),
+        routes: compiled,
+        encoder: transcode::response::ResponseEncoder::new(
+            config.json_names == JsonNames::Proto,
+            config.emit_unpopulated,
+        ),
+        body_limit: config.body_limit,
+        timeout: config.timeout,
+    });
+
+    let health = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(config.upstreams.clone());
+    let mut router = Router::new()
+        .fallback(serve::handle)
+        .with_state(gateway)
+        .merge(health)
+        .merge(docs::router(config.openapi_json, config.openapi_yaml)?)
+        .layer(axum::middleware::from_fn(middleware::request_context));
+    if let Some(cors) = middleware::cors(&config.cors_origins)? {
+        router = router.layer(cors);
+    }
+    Ok(router)
+}

@@ -1,0 +1,243 @@
+//! The crate's one error type and its single mapping to an HTTP response.
+//!
+//! Every error the gateway answers with, whether produced locally (bad JSON, unknown route,
+//! body too large) or returned by an upstream, leaves as a JSON `google.rpc.Status`
+//! (`{"code": <grpc code number>, "message": "...", "details": [...]}`) with the HTTP status from
+//! [`http_status`], the table in DESIGN.md.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use tonic::Code;
+
+/// Everything that can go wrong while starting the gateway or serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The configuration is invalid (bad upstream URI, bad flag value, ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The descriptor set or a route of the table does not resolve (start-up only).
+    #[error("route table does not resolve: {0}")]
+    Routes(String),
+    /// The request is malformed: bad JSON, a wrong type, a path or query value that does not
+    /// parse. The message names the field or parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No route matches the path.
+    #[error("no route for {method} {path}")]
+    NotFound {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// The path is known but not for this method; `allow` lists the methods that are.
+    #[error("method {method} not allowed for {path}")]
+    MethodNotAllowed {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+        /// The methods the path accepts, for the `Allow` header.
+        allow: Vec<&'static str>,
+    },
+    /// The request body exceeds the configured limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No upstream is configured for the service, or it cannot be reached.
+    #[error("upstream {0} is unavailable")]
+    UpstreamUnavailable(String),
+    /// The per-request deadline passed before the upstream answered.
+    #[error("deadline exceeded after {0:?}")]
+    DeadlineExceeded(std::time::Duration),
+    /// The upstream answered with a non-OK gRPC status.
+    #[error("upstream status {}: {}", .0.code(), .0.message())]
+    Upstream(tonic::Status),
+    /// A gateway-side failure that is not the client's fault (the text is logged, not sent).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The HTTP status for a gRPC code: the single table from DESIGN.md.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        // 499 is nginx's "client closed request"; it is a valid status code number.
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Upstream codes whose message may carry server internals: clients get a generic text.
+fn hides_message(code: Code) -> bool {
+    matches!(code, Code::Unknown | Code::Internal | Code::DataLoss)
+}
+
+/// The generic text sent instead of an internal upstream message.
+const INTERNAL_MESSAGE: &str = "internal error";
+
+impl GatewayError {
+    /// The gRPC code this error is reported as.
+    pub fn code(&self) -> Code {
+        match self {
+            GatewayError::BadRequest(_) => Code::InvalidArgument,
+            GatewayError::NotFound { .. } => Code::NotFound,
+            GatewayError::MethodNotAllowed { .. } => Code::Unimplemented,
+            GatewayError::PayloadTooLarge { .. } => Code::ResourceExhausted,
+            GatewayError::UpstreamUnavailable(_) => Code::Unavailable,
+            GatewayError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            GatewayError::Upstream(status) => status.code(),
+            GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
+                Code::Internal
+            }
+        }
+    }
+
+    /// The HTTP status: [`http_status`] of [`Self::code`], except for the gateway-side cases
+    /// that HTTP has a more precise answer for (405, 413).
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            other => http_status(other.code()),
+        }
+    }
+
+    /// The message sent to the client: never an internal upstream or gateway text.
+    pub fn client_message(&self) -> String {
+        match self {
+            GatewayError::Upstream(status) if hides_message(status.code()) => {
+                INTERNAL_MESSAGE.to_owned()
+            }
+            GatewayError::Upstream(status) => status.message().to_owned(),
+            GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
+                INTERNAL_MESSAGE.to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A `google.rpc.Status` as JSON, fields in the proto's order.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct StatusBody<'a> {
+    code: i32,
+    message: &'a str,
+    details: [serde_json::Value; 0],
+}
+
+/// A `google.rpc.Status` JSON body (no details: the gateway's own errors carry none, and
+/// upstream details are not forwarded).
+pub(crate) fn status_body(code: Code, message: &str) -> StatusBody<'_> {
+    StatusBody {
+        code: code as i32,
+        message,
+        details: [],
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request rejected");
+        }
+        let message = self.client_message();
+        let body =
+            serde_json::to_string(&status_body(self.code(), &message)).unwrap_or_else(|_| {
+                String::from(r#"{"code":13,"message":"internal error","details":[]}"#)
+            });
+        let mut response = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        if let GatewayError::MethodNotAllowed { allow, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(&allow.join(", "))
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+        if let GatewayError::Upstream(status) = &self {
+            crate::transcode::response::copy_metadata(status.metadata(), response.headers_mut());
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_matches_design() {
+        let table = [
+            (Code::Ok, 200),
+            (Code::InvalidArgument, 400),
+            (Code::FailedPrecondition, 400),
+            (Code::OutOfRange, 400),
+            (Code::Unauthenticated, 401),
+            (Code::PermissionDenied, 403),
+            (Code::NotFound, 404),
+            (Code::AlreadyExists, 409),
+            (Code::Aborted, 409),
+            (Code::ResourceExhausted, 429),
+            (Code::Cancelled, 499),
+            (Code::Unimplemented, 501),
+            (Code::Unavailable, 503),
+            (Code::DeadlineExceeded, 504),
+            (Code::Unknown, 500),
+            (Code::Internal, 500),
+            (Code::DataLoss, 500),
+        ];
+        for (code, http) in table {
+            assert_eq!(http_status(code).as_u16(), http, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn internal_messages_are_hidden() {
+        let err = GatewayError::Upstream(tonic::Status::internal("db password wrong"));
+        assert_eq!(err.client_message(), "internal error");
+        assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let err = GatewayError::Upstream(tonic::Status::not_found("user 7 not found"));
+        assert_eq!(err.client_message(), "user 7 not found");
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn gateway_side_statuses() {
+        let err = GatewayError::MethodNotAllowed {
+            method: "PUT".into(),
+            path: "/x".into(),
+            allow: vec!["GET"],
+        };
+        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            GatewayError::PayloadTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            GatewayError::BadRequest("x".into()).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The `gateway` binary: flags and environment -> [`gateway::GatewayConfig`], then serve the
+//! generated routes until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use gateway::{GatewayConfig, JsonNames, UpstreamSpec, Upstreams, generated};
+
+/// The generated OpenAPI documents, embedded when `cargo xtask gen` has written them.
+#[cfg(has_openapi)]
+const OPENAPI: (Option<&str>, Option<&str>) = (
+    Some(include_str!("../../openapi/openapi.json")),
+    Some(include_str!("../../openapi/openapi.yaml")),
+);
+#[cfg(not(has_openapi))]
+const OPENAPI: (Option<&str>, Option<&str>) = (None, None);
+
+/// Response field naming.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Names {
+    /// Proto field names (`user_id`).
+    Proto,
+    /// lowerCamelCase JSON names (`userId`).
+    Camel,
+}
+
+/// REST/JSON gateway in front of the gRPC services (routes from `google.api.http`).
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Upstream gRPC service address, `service=uri` (repeatable), e.g.
+    /// `users.v1.UserService=http://127.0.0.1:50051`. The env var takes a comma-separated list.
+    #[arg(long = "upstream", env = "GATEWAY_UPSTREAMS", value_delimiter = ',')]
+    upstreams: Vec<UpstreamSpec>,
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value_t = gateway::config::DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+    /// Per-request deadline in milliseconds (a smaller client `Grpc-Timeout` wins).
+    #[arg(long, env = "GATEWAY_TIMEOUT_MS", default_value_t = 10_000)]
+    timeout: u64,
+    /// Origin allowed by CORS (repeatable; `*` for any). None: CORS disabled.
+    #[arg(
+        long = "cors-origin",
+        env = "GATEWAY_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Field names in JSON responses.
+    #[arg(long, env = "GATEWAY_JSON_NAMES", value_enum, default_value = "proto")]
+    json_names: Names,
+    /// Leave fields holding their default value out of responses.
+    #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
+    omit_unpopulated: bool,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let upstreams = Upstreams::from_static(&args.upstreams).map_err(|e| e.to_string())?;
+    let config = GatewayConfig {
+        upstreams,
+        body_limit: args.body_limit,
+        timeout: Duration::from_millis(args.timeout),
+        cors_origins: args.cors_origins,
+        json_names: match args.json_names {
+            Names::Proto => JsonNames::Proto,
+            Names::Camel => JsonNames::Camel,
+        },
+        emit_unpopulated: !args.omit_unpopulated,
+        openapi_json: OPENAPI.0,
+        openapi_yaml: OPENAPI.1,
+    };
+    let pool =
+        gateway::descriptor_pool(generated::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
+    let app = gateway::app(config, generated::ROUTES, &pool).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("gateway listening on http://{local} (Swagger UI at http://{local}/docs)");
+    for spec in &args.upstreams {
+        println!("  upstream {} -> {}", spec.service, spec.uri);
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("gateway: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}

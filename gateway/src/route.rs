@@ -1,0 +1,242 @@
+//! The compiled route table: every [`RouteSpec`] resolved against the descriptor pool once, at
+//! start-up, so that serving a request never looks a message or field up by name (apart from
+//! query parameter names, which are client input).
+
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use tonic::transport::Channel;
+
+use crate::error::GatewayError;
+use crate::spec::{BodySpec, PathParam, RouteSpec, Segment};
+use crate::upstream::Upstreams;
+
+/// A path variable resolved to the chain of fields it sets.
+#[derive(Debug, Clone)]
+pub(crate) struct BoundPathParam {
+    /// The variable as declared in the table.
+    pub param: PathParam,
+    /// The dotted field path, for error messages (`book.shelf_id`).
+    pub name: String,
+    /// Message fields to descend through (created when absent), then the leaf.
+    pub parents: Vec<FieldDescriptor>,
+    /// The field that receives the value.
+    pub leaf: FieldDescriptor,
+}
+
+/// Where the body goes, resolved.
+#[derive(Debug, Clone)]
+pub(crate) enum CompiledBody {
+    /// The body is ignored.
+    None,
+    /// The body is the request message.
+    Whole,
+    /// The body is this top-level field.
+    Field(FieldDescriptor),
+}
+
+/// One route of the table, ready to serve.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRoute {
+    /// The route as generated.
+    pub spec: &'static RouteSpec,
+    /// The request message.
+    pub input: MessageDescriptor,
+    /// The response message.
+    pub output: MessageDescriptor,
+    /// Path variables, in template order.
+    pub path_params: Vec<BoundPathParam>,
+    /// Where the body goes.
+    pub body: CompiledBody,
+    /// Field-number paths that the path or the body binds: the query may not set them.
+    pub bound: Vec<Vec<u32>>,
+    /// The response field that becomes the HTTP body, when not the whole message.
+    pub response_body: Option<FieldDescriptor>,
+    /// The gRPC method path.
+    pub grpc_path: http::uri::PathAndQuery,
+    /// The upstream channel, `None` when no upstream is configured for the service.
+    pub channel: Option<Channel>,
+}
+
+fn routes_error(spec: &RouteSpec, what: String) -> GatewayError {
+    GatewayError::Routes(format!(
+        "{} {} ({}): {what}",
+        spec.http_method, spec.template, spec.operation_id
+    ))
+}
+
+/// Well-known message types whose JSON form is a string or a bare scalar, and which a path or
+/// query value can therefore set.
+pub(crate) fn is_scalar_like_message(message: &MessageDescriptor) -> bool {
+    matches!(
+        message.full_name(),
+        "google.protobuf.Timestamp"
+            | "google.protobuf.Duration"
+            | "google.protobuf.FieldMask"
+            | "google.protobuf.DoubleValue"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.BoolValue"
+            | "google.protobuf.StringValue"
+            | "google.protobuf.BytesValue"
+    )
+}
+
+fn resolve_path_param(
+    spec: &RouteSpec,
+    input: &MessageDescriptor,
+    param: &PathParam,
+) -> Result<BoundPathParam, GatewayError> {
+    let name = param.field_path.join(".");
+    let segments = spec.pattern.segments.len();
+    let end = match param.segment_count {
+        Some(count) => param.first_segment + count,
+        None => segments,
+    };
+    if end > segments
+        || (param.segment_count.is_none() && spec.pattern.segments.last() != Some(&Segment::Multi))
+    {
+        return Err(routes_error(
+            spec,
+            format!("path variable `{name}` captures segments outside the template"),
+        ));
+    }
+    let mut message = input.clone();
+    let mut parents = Vec::new();
+    let (last, init) = param
+        .field_path
+        .split_last()
+        .ok_or_else(|| routes_error(spec, "a path variable has an empty field path".into()))?;
+    for part in init {
+        let field = message.get_field_by_name(part).ok_or_else(|| {
+            routes_error(
+                spec,
+                format!("no field `{part}` in {}", message.full_name()),
+            )
+        })?;
+        match field.kind() {
+            Kind::Message(next) if !field.is_list() && !field.is_map() => {
+                parents.push(field);
+                message = next;
+            }
+            _ => {
+                return Err(routes_error(
+                    spec,
+                    format!("`{part}` in `{name}` is not a singular message field"),
+                ));
+            }
+        }
+    }
+    let leaf = message.get_field_by_name(last).ok_or_else(|| {
+        routes_error(
+            spec,
+            format!("no field `{last}` in {}", message.full_name()),
+        )
+    })?;
+    let settable = match leaf.kind() {
+        Kind::Message(m) => is_scalar_like_message(&m),
+        _ => true,
+    };
+    if leaf.is_list() || leaf.is_map() || !settable {
+        return Err(routes_error(
+            spec,
+            format!(
+                "path variable `{name}` must name a singular scalar, enum or string-valued well-known type"
+            ),
+        ));
+    }
+    Ok(BoundPathParam {
+        param: *param,
+        name,
+        parents,
+        leaf,
+    })
+}
+
+fn field_numbers(bound: &BoundPathParam) -> Vec<u32> {
+    bound
+        .parents
+        .iter()
+        .chain(std::iter::once(&bound.leaf))
+        .map(FieldDescriptor::number)
+        .collect()
+}
+
+/// Resolves one route against the pool; `upstreams` supplies its channel.
+pub(crate) fn compile_route(
+    spec: &'static RouteSpec,
+    pool: &DescriptorPool,
+    upstreams: &Upstreams,
+) -> Result<CompiledRoute, GatewayError> {
+    let input = pool.get_message_by_name(spec.input_type).ok_or_else(|| {
+        routes_error(
+            spec,
+            format!(
+                "request message {} is not in the descriptor set",
+                spec.input_type
+            ),
+        )
+    })?;
+    let output = pool.get_message_by_name(spec.output_type).ok_or_else(|| {
+        routes_error(
+            spec,
+            format!(
+                "response message {} is not in the descriptor set",
+                spec.output_type
+            ),
+        )
+    })?;
+    if spec.pattern.segments[..spec.pattern.segments.len().saturating_sub(1)]
+        .contains(&Segment::Multi)
+    {
+        return Err(routes_error(spec, "`**` must be the last segment".into()));
+    }
+    let path_params = spec
+        .path_params
+        .iter()
+        .map(|param| resolve_path_param(spec, &input, param))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut bound: Vec<Vec<u32>> = path_params.iter().map(field_numbers).collect();
+    let body = match spec.body {
+        BodySpec::None => CompiledBody::None,
+        BodySpec::Whole => CompiledBody::Whole,
+        BodySpec::Field(name) => {
+            let field = input.get_field_by_name(name).ok_or_else(|| {
+                routes_error(
+                    spec,
+                    format!("body field `{name}` is not in {}", input.full_name()),
+                )
+            })?;
+            bound.push(vec![field.number()]);
+            CompiledBody::Field(field)
+        }
+    };
+    let response_body = spec
+        .response_body
+        .map(|name| {
+            output.get_field_by_name(name).ok_or_else(|| {
+                routes_error(
+                    spec,
+                    format!(
+                        "response_body field `{name}` is not in {}",
+                        output.full_name()
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let grpc_path = http::uri::PathAndQuery::try_from(spec.grpc_path)
+        .map_err(|e| routes_error(spec, format!("invalid gRPC path {}: {e}", spec.grpc_path)))?;
+    Ok(CompiledRoute {
+        spec,
+        input,
+        output,
+        path_params,
+        body,
+        bound,
+        response_body,
+        grpc_path,
+        channel: upstreams.channel(spec.grpc_service),
+    })
+}
