@@ -208,8 +208,15 @@ fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
                             previous = Some(text);
                         }
                         VarSegment::Wildcard | VarSegment::DoubleWildcard => {
+                            let only_wildcard = var
+                                .segments
+                                .iter()
+                                .filter(|s| !matches!(s, VarSegment::Literal(_)))
+                                .count()
+                                == 1;
                             let base = match previous {
                                 Some(text) => singular(text),
+                                None if only_wildcard => joined.clone(),
                                 None => format!("{}_{}", var.field_path.join("_"), i + 1),
                             };
                             let name = unique(sanitize(&base));
