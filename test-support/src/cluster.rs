@@ -63,20 +63,26 @@ impl PgCluster {
 
     /// A connection URL for `database` on this cluster, as the superuser.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}@127.0.0.1:{}/{database}",
-            self.port
-        )
+        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }
 
     /// Creates `name` unless it already exists.
     pub fn create_database(&self, name: &str) -> anyhow::Result<()> {
         let output = Command::new(self.bin_dir.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", SUPERUSER])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                SUPERUSER,
+            ])
             .arg(name)
             .output()
             .context("running createdb")?;
-        if output.status.success() || String::from_utf8_lossy(&output.stderr).contains("already exists") {
+        if output.status.success()
+            || String::from_utf8_lossy(&output.stderr).contains("already exists")
+        {
             return Ok(());
         }
         bail!("createdb {name} failed: {}", stderr_line(&output))
@@ -236,7 +242,10 @@ fn chown_to(dir: &Path, user: &str) -> anyhow::Result<()> {
 }
 
 fn id(args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new("id").args(args).output().context("running id")?;
+    let output = Command::new("id")
+        .args(args)
+        .output()
+        .context("running id")?;
     if !output.status.success() {
         bail!(
             "`id {}` failed: {} (initdb cannot run as root; create a `{SERVER_USER_WHEN_ROOT}` user or set TEST_DATABASE_URL)",

@@ -102,7 +102,10 @@ impl Drop for TestDatabase {
         })
         .join();
         if let Ok(Err(err)) = dropped {
-            eprintln!("test-support: could not drop database {}: {err:#}", self.name);
+            eprintln!(
+                "test-support: could not drop database {}: {err:#}",
+                self.name
+            );
         }
     }
 }

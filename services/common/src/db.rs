@@ -128,7 +128,11 @@ pub async fn connect_with_retry(
     attempt
         .retry(backoff)
         .notify(|err: &anyhow::Error, wait: Duration| {
-            tracing::warn!(error = format!("{err:#}"), ?wait, "database not reachable yet, retrying");
+            tracing::warn!(
+                error = format!("{err:#}"),
+                ?wait,
+                "database not reachable yet, retrying"
+            );
         })
         .await
         .with_context(|| format!("database still unreachable after {give_up_after:?}"))

@@ -144,8 +144,11 @@ mod tests {
     #[tokio::test]
     async fn unknown_and_invalid_names_are_errors() {
         let discovery = Discovery::Static(
-            StaticDiscovery::new([(USERS_SERVICE, vec!["http://127.0.0.1:1"])], ChannelOptions::default())
-                .expect("valid table"),
+            StaticDiscovery::new(
+                [(USERS_SERVICE, vec!["http://127.0.0.1:1"])],
+                ChannelOptions::default(),
+            )
+            .expect("valid table"),
         );
         assert!(discovery.channel(USERS_SERVICE).is_ok());
         assert!(matches!(
@@ -153,11 +156,17 @@ mod tests {
             Err(DiscoveryError::UnknownService(_))
         ));
         assert!(matches!(
-            StaticDiscovery::new([(USERS_SERVICE, Vec::<String>::new())], ChannelOptions::default()),
+            StaticDiscovery::new(
+                [(USERS_SERVICE, Vec::<String>::new())],
+                ChannelOptions::default()
+            ),
             Err(DiscoveryError::NoAddresses(_))
         ));
         assert!(matches!(
-            StaticDiscovery::new([(USERS_SERVICE, vec!["not a uri"])], ChannelOptions::default()),
+            StaticDiscovery::new(
+                [(USERS_SERVICE, vec!["not a uri"])],
+                ChannelOptions::default()
+            ),
             Err(DiscoveryError::InvalidAddress { .. })
         ));
     }

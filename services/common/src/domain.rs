@@ -105,7 +105,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_non_empty_and_bounded_in_characters() {
-        assert_eq!(Name::parse("  John Doe ", "name").map(|n| n.0), Ok("John Doe".to_owned()));
+        assert_eq!(
+            Name::parse("  John Doe ", "name").map(|n| n.0),
+            Ok("John Doe".to_owned())
+        );
         assert!(Name::parse("   ", "name").is_err());
         assert!(Name::parse(&"é".repeat(200), "name").is_ok());
         let err = Name::parse(&"a".repeat(201), "name").expect_err("too long");

@@ -5,15 +5,15 @@
 
 pub mod config;
 pub mod db;
-pub mod domain;
 pub mod discovery;
+pub mod domain;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
 pub use config::{DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
 pub use db::{Database, DbConn, DbError};
-pub use domain::{FieldError, Id, Name};
 pub use discovery::{ChannelOptions, Discovery, DiscoveryError, StaticDiscovery};
+pub use domain::{FieldError, Id, Name};
 pub use server::GrpcServer;
 pub use shutdown::shutdown_signal;

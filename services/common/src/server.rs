@@ -117,7 +117,10 @@ async fn set_status(health: &HealthReporter, service_name: &str, status: Serving
 
 /// Reflection lists only this server's services, not every service in the shared descriptor
 /// set (the set holds all three shop services).
-fn reflection_builder(service_name: &str, reflection_name: &str) -> tonic_reflection::server::Builder<'static> {
+fn reflection_builder(
+    service_name: &str,
+    reflection_name: &str,
+) -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)

@@ -16,3 +16,13 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
     };
 }
+
+/// Installs a subscriber for tests: output goes through the test harness (shown only for
+/// failing tests), filter from `RUST_LOG` (default `warn`). Safe to call from every test.
+pub fn init_test_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _already_set = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,78 @@
+//! The `products.v1.ProductService` implementation: converts requests into domain values at the
+//! boundary, runs the queries, and turns rows back into messages.
+
+use proto::products::v1::product_service_server::ProductService;
+use proto::products::v1::{
+    CreateProductRequest, CreateProductResponse, GetProductRequest, GetProductResponse, Product,
+};
+use shop_common::{Database, Id};
+use tonic::{Request, Response, Status};
+
+use crate::db::{self, ProductRow};
+use crate::domain::NewProduct;
+use crate::error::ProductError;
+
+/// The gRPC service, holding the database pool.
+#[derive(Debug, Clone)]
+pub struct ProductsGrpc {
+    db: Database,
+}
+
+impl ProductsGrpc {
+    /// A service over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    async fn create_product(&self, request: CreateProductRequest) -> Result<Product, ProductError> {
+        let product = NewProduct::try_from(request)?;
+        let mut conn = self.db.conn().await?;
+        let row = db::insert_product(&mut conn, &product).await?;
+        tracing::info!(product_id = row.id, "product created");
+        Ok(row.into())
+    }
+
+    async fn get_product(&self, request: GetProductRequest) -> Result<Product, ProductError> {
+        let id = Id::parse(request.id, "id")?;
+        let mut conn = self.db.conn().await?;
+        db::find_product(&mut conn, id)
+            .await?
+            .map(Product::from)
+            .ok_or(ProductError::NotFound(id.get()))
+    }
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            price: row.price,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ProductService for ProductsGrpc {
+    #[tracing::instrument(skip_all)]
+    async fn create_product(
+        &self,
+        request: Request<CreateProductRequest>,
+    ) -> Result<Response<CreateProductResponse>, Status> {
+        let product = self.create_product(request.into_inner()).await?;
+        Ok(Response::new(CreateProductResponse {
+            product: Some(product),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = request.get_ref().id))]
+    async fn get_product(
+        &self,
+        request: Request<GetProductRequest>,
+    ) -> Result<Response<GetProductResponse>, Status> {
+        let product = self.get_product(request.into_inner()).await?;
+        Ok(Response::new(GetProductResponse {
+            product: Some(product),
+        }))
+    }
+}

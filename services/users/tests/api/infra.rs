@@ -1,0 +1,99 @@
+use std::time::Duration;
+
+use test_support::{ReflectionVersion, list_services};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reflection_lists_the_service_in_v1_and_v1alpha() {
+    let app = spawn_app().await;
+    let expected = vec![
+        "grpc.health.v1.Health".to_owned(),
+        "grpc.reflection.v1.ServerReflection".to_owned(),
+        "users.v1.UserService".to_owned(),
+    ];
+    let v1 = list_services(app.channel.clone(), ReflectionVersion::V1)
+        .await
+        .expect("v1");
+    assert_eq!(v1, expected);
+    let v1alpha = list_services(app.channel.clone(), ReflectionVersion::V1Alpha)
+        .await
+        .expect("v1alpha");
+    assert!(
+        v1alpha.contains(&"users.v1.UserService".to_owned()),
+        "{v1alpha:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_reports_serving_for_the_server_and_the_service() {
+    let app = spawn_app().await;
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in ["", "users.v1.UserService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("check")
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{service:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_is_not_serving_while_the_database_is_unreachable() {
+    // A port nothing listens on: start-up keeps retrying and health stays NOT_SERVING.
+    let port = test_support::free_port().expect("port");
+    let app = users_service::Application::build(users_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: shop_common::DatabaseConfig::new(format!(
+            "postgres://postgres@127.0.0.1:{port}/none"
+        )),
+    })
+    .await
+    .expect("build");
+    let addr = app.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("check")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::NotServing);
+    // RPCs meanwhile are UNAVAILABLE, not INTERNAL.
+    let err = proto::users::v1::user_service_client::UserServiceClient::new(channel)
+        .get_user(proto::users::v1::GetUserRequest { id: 1 })
+        .await
+        .expect_err("not ready");
+    assert_eq!(err.code(), Code::Unavailable);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops promptly")
+        .expect("join")
+        .expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stops_gracefully_on_shutdown() {
+    let app = spawn_app().await;
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("stops promptly")
+        .expect("clean stop");
+}
