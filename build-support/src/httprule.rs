@@ -372,7 +372,10 @@ impl Parser<'_> {
         loop {
             let start = self.pos;
             if !self.peek().is_some_and(is_ident_start) {
-                return Err(self.error(start, format!("expected a field name, {}", self.describe_here())));
+                return Err(self.error(
+                    start,
+                    format!("expected a field name, {}", self.describe_here()),
+                ));
             }
             while self.peek().is_some_and(is_ident_char) {
                 self.pos += 1;
@@ -444,22 +447,58 @@ mod tests {
         use VarSegment as V;
         let cases: Vec<(&str, Vec<Segment>, Option<&str>)> = vec![
             ("/api/users", vec![lit("api"), lit("users")], None),
-            ("/api/users/{id}", vec![lit("api"), lit("users"), var(&["id"], None)], None),
-            ("/v1/{book.shelf_id}", vec![lit("v1"), var(&["book", "shelf_id"], None)], None),
-            ("/v1/*/x", vec![lit("v1"), Segment::Wildcard, lit("x")], None),
+            (
+                "/api/users/{id}",
+                vec![lit("api"), lit("users"), var(&["id"], None)],
+                None,
+            ),
+            (
+                "/v1/{book.shelf_id}",
+                vec![lit("v1"), var(&["book", "shelf_id"], None)],
+                None,
+            ),
+            (
+                "/v1/*/x",
+                vec![lit("v1"), Segment::Wildcard, lit("x")],
+                None,
+            ),
             ("/v1/**", vec![lit("v1"), Segment::DoubleWildcard], None),
-            ("/v1/**:get", vec![lit("v1"), Segment::DoubleWildcard], Some("get")),
+            (
+                "/v1/**:get",
+                vec![lit("v1"), Segment::DoubleWildcard],
+                Some("get"),
+            ),
             (
                 "/v1/{name=shelves/*/books/*}",
                 vec![
                     lit("v1"),
-                    var(&["name"], Some(vec![V::Literal("shelves".into()), V::Wildcard, V::Literal("books".into()), V::Wildcard])),
+                    var(
+                        &["name"],
+                        Some(vec![
+                            V::Literal("shelves".into()),
+                            V::Wildcard,
+                            V::Literal("books".into()),
+                            V::Wildcard,
+                        ]),
+                    ),
                 ],
                 None,
             ),
-            ("/v1/{name=**}", vec![lit("v1"), var(&["name"], Some(vec![V::DoubleWildcard]))], None),
-            ("/v1/{id=*}:archive", vec![lit("v1"), var(&["id"], Some(vec![V::Wildcard]))], Some("archive")),
-            ("/v1/things/{id}:batch-get", vec![lit("v1"), lit("things"), var(&["id"], None)], Some("batch-get")),
+            (
+                "/v1/{name=**}",
+                vec![lit("v1"), var(&["name"], Some(vec![V::DoubleWildcard]))],
+                None,
+            ),
+            (
+                "/v1/{id=*}:archive",
+                vec![lit("v1"), var(&["id"], Some(vec![V::Wildcard]))],
+                Some("archive"),
+            ),
+            (
+                "/v1/things/{id}:batch-get",
+                vec![lit("v1"), lit("things"), var(&["id"], None)],
+                Some("batch-get"),
+            ),
             ("/a%2Fb/c.d~e", vec![lit("a%2Fb"), lit("c.d~e")], None),
         ];
         for (text, segments, verb) in cases {

@@ -255,7 +255,9 @@ impl Output {
     pub fn check(&self) -> Vec<PathBuf> {
         self.files
             .iter()
-            .filter(|file| std::fs::read(&file.path).ok().as_deref() != Some(file.contents.as_slice()))
+            .filter(|file| {
+                std::fs::read(&file.path).ok().as_deref() != Some(file.contents.as_slice())
+            })
             .map(|file| file.path.clone())
             .collect()
     }

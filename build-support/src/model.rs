@@ -12,8 +12,8 @@ use prost_reflect::{
     MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
 };
 
-use crate::httprule::{CompiledTemplate, Template};
 use crate::Error;
+use crate::httprule::{CompiledTemplate, Template};
 
 /// Everything the emitters need, resolved and validated.
 #[derive(Debug, Clone)]
@@ -287,7 +287,9 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
             full_name: service.full_name().to_owned(),
             name: service.name().to_owned(),
             file: service.parent_file().name().to_owned(),
-            description: builder.comments.get(service.parent_file().name(), service.path()),
+            description: builder
+                .comments
+                .get(service.parent_file().name(), service.path()),
             methods,
         });
     }
@@ -445,7 +447,8 @@ impl<'p> Builder<'p> {
         let mut rules = vec![top];
         let additional = std::mem::take(&mut rules[0].additional);
         for (i, extra) in additional.iter().enumerate() {
-            let extra = read_rule(extra).map_err(|m| fail(format!("additional binding {}: {m}", i + 1)))?;
+            let extra =
+                read_rule(extra).map_err(|m| fail(format!("additional binding {}: {m}", i + 1)))?;
             if !extra.additional.is_empty() {
                 return Err(fail(format!(
                     "additional binding {} has its own additional_bindings (only one level is allowed)",
@@ -466,7 +469,7 @@ impl<'p> Builder<'p> {
             };
             let binding = self
                 .binding(&input, &output, rule, operation_id)
-                .map_err(|m| fail(m))?;
+                .map_err(&fail)?;
             bindings.push(binding);
         }
         Ok(Some(Method {
@@ -474,7 +477,9 @@ impl<'p> Builder<'p> {
             grpc_path: format!("/{}/{}", service.full_name(), method.name()),
             input_type: input.full_name().to_owned(),
             output_type: output.full_name().to_owned(),
-            description: self.comments.get(method.parent_file().name(), method.path()),
+            description: self
+                .comments
+                .get(method.parent_file().name(), method.path()),
             server_streaming: method.is_server_streaming(),
             bindings,
         }))
@@ -493,9 +498,12 @@ impl<'p> Builder<'p> {
 
         let mut path_fields = Vec::new();
         for param in &compiled.params {
-            let field = self
-                .resolve(input, &param.field_path)
-                .map_err(|m| format!("{where_}: path variable `{}`: {m}", param.field_path.join(".")))?;
+            let field = self.resolve(input, &param.field_path).map_err(|m| {
+                format!(
+                    "{where_}: path variable `{}`: {m}",
+                    param.field_path.join(".")
+                )
+            })?;
             let ok = field.label == Label::Singular
                 && match &field.ty {
                     FieldType::Message(name) => is_scalar_well_known(name),
@@ -515,19 +523,31 @@ impl<'p> Builder<'p> {
             "*" => Body::Whole,
             name => {
                 if name.contains('.') {
-                    return Err(format!("{where_}: body `{name}` must be a top-level field of {}", input.full_name()));
+                    return Err(format!(
+                        "{where_}: body `{name}` must be a top-level field of {}",
+                        input.full_name()
+                    ));
                 }
                 let field = self
                     .resolve(input, &[name.to_owned()])
                     .map_err(|m| format!("{where_}: body: {m}"))?;
-                if compiled.params.iter().any(|p| p.field_path.first().map(String::as_str) == Some(name)) {
-                    return Err(format!("{where_}: body field `{name}` is also bound by the path"));
+                if compiled
+                    .params
+                    .iter()
+                    .any(|p| p.field_path.first().map(String::as_str) == Some(name))
+                {
+                    return Err(format!(
+                        "{where_}: body field `{name}` is also bound by the path"
+                    ));
                 }
                 Body::Field(field)
             }
         };
         if body != Body::None && matches!(rule.method.as_str(), "GET" | "DELETE") {
-            return Err(format!("{where_}: a {} binding may not have a body", rule.method));
+            return Err(format!(
+                "{where_}: a {} binding may not have a body",
+                rule.method
+            ));
         }
 
         let response_body = match rule.response_body.as_str() {
@@ -636,7 +656,9 @@ impl<'p> Builder<'p> {
                 });
             }
             match field.kind() {
-                Kind::Message(sub) if !field.is_list() && !field.is_map() && !is_well_known(sub.full_name()) => {
+                Kind::Message(sub)
+                    if !field.is_list() && !field.is_map() && !is_well_known(sub.full_name()) =>
+                {
                     message = sub;
                 }
                 _ => {
@@ -724,7 +746,11 @@ impl<'p> Builder<'p> {
         }
     }
 
-    fn collect_enum(&self, desc: &prost_reflect::EnumDescriptor, enums: &mut BTreeMap<String, Enum>) {
+    fn collect_enum(
+        &self,
+        desc: &prost_reflect::EnumDescriptor,
+        enums: &mut BTreeMap<String, Enum>,
+    ) {
         if enums.contains_key(desc.full_name()) {
             return;
         }
@@ -736,7 +762,12 @@ impl<'p> Builder<'p> {
                 description: self.comments.get(file.name(), desc.path()),
                 values: desc
                     .values()
-                    .map(|v| (v.name().to_owned(), self.comments.get(file.name(), v.path())))
+                    .map(|v| {
+                        (
+                            v.name().to_owned(),
+                            self.comments.get(file.name(), v.path()),
+                        )
+                    })
                     .collect(),
             },
         );
@@ -755,25 +786,31 @@ fn read_rule(rule: &DynamicMessage) -> Result<Rule, String> {
             found = Some((verb.to_uppercase(), text(verb)));
         }
     }
-    if rule.has_field_by_name("custom") {
-        if let Some(Value::Message(custom)) = rule.get_field_by_name("custom").map(|v| v.into_owned()) {
-            let get = |name: &str| {
-                custom
-                    .get_field_by_name(name)
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            };
-            let kind = get("kind");
-            if kind.is_empty() {
-                return Err("custom pattern has an empty kind".to_owned());
-            }
-            found = Some((kind.to_uppercase(), get("path")));
+    if rule.has_field_by_name("custom")
+        && let Some(Value::Message(custom)) =
+            rule.get_field_by_name("custom").map(|v| v.into_owned())
+    {
+        let get = |name: &str| {
+            custom
+                .get_field_by_name(name)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let kind = get("kind");
+        if kind.is_empty() {
+            return Err("custom pattern has an empty kind".to_owned());
         }
+        found = Some((kind.to_uppercase(), get("path")));
     }
     let Some((method, path)) = found else {
-        return Err("the HttpRule sets no pattern (get, put, post, delete, patch or custom)".to_owned());
+        return Err(
+            "the HttpRule sets no pattern (get, put, post, delete, patch or custom)".to_owned(),
+        );
     };
-    let additional = match rule.get_field_by_name("additional_bindings").map(|v| v.into_owned()) {
+    let additional = match rule
+        .get_field_by_name("additional_bindings")
+        .map(|v| v.into_owned())
+    {
         Some(Value::List(items)) => items
             .into_iter()
             .filter_map(|v| match v {
@@ -793,10 +830,10 @@ fn read_rule(rule: &DynamicMessage) -> Result<Rule, String> {
 }
 
 fn label(field: &FieldDescriptor) -> Label {
-    if field.is_map() {
-        if let Kind::Message(entry) = field.kind() {
-            return Label::Map(kind_type(&entry.map_entry_key_field().kind()));
-        }
+    if field.is_map()
+        && let Kind::Message(entry) = field.kind()
+    {
+        return Label::Map(kind_type(&entry.map_entry_key_field().kind()));
     }
     if field.cardinality() == Cardinality::Repeated {
         Label::Repeated

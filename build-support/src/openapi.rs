@@ -27,7 +27,9 @@ use utoipa::openapi::{
 
 use crate::Error;
 use crate::httprule::{Segment, VarSegment};
-use crate::model::{Api, Binding, Body, Enum, FieldRef, FieldType, Label, Message, Method, Service};
+use crate::model::{
+    Api, Binding, Body, Enum, FieldRef, FieldType, Label, Message, Method, Service,
+};
 
 /// The component name of the shared error body.
 pub const STATUS_SCHEMA: &str = "google.rpc.Status";
@@ -180,7 +182,11 @@ fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
                 } else {
                     "Matches any one segment (`*`); not sent upstream."
                 };
-                params.push(path_parameter(&name, string_schema(), Some(description.to_owned())));
+                params.push(path_parameter(
+                    &name,
+                    string_schema(),
+                    Some(description.to_owned()),
+                ));
             }
             Segment::Variable(var) => {
                 let field = &binding.path_fields[var_index];
@@ -221,7 +227,8 @@ fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
                             };
                             let name = unique(sanitize(&base));
                             pieces.push(format!("{{{name}}}"));
-                            wildcard_params.push((name, matches!(inner, VarSegment::DoubleWildcard)));
+                            wildcard_params
+                                .push((name, matches!(inner, VarSegment::DoubleWildcard)));
                             previous = None;
                         }
                     }
@@ -231,7 +238,11 @@ fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
                 for (name, multi) in wildcard_params {
                     let mut description = format!(
                         "{}part of `{joined}` (`{shape}`): the gateway sends the whole matched path as `{joined}`.",
-                        if multi { "The remaining segments, " } else { "One segment, " }
+                        if multi {
+                            "The remaining segments, "
+                        } else {
+                            "One segment, "
+                        }
                     );
                     if let Some(text) = &field.description {
                         description = format!("{text}\n\n{description}");
@@ -264,7 +275,13 @@ fn singular(word: &str) -> String {
 /// Keeps parameter names to `[A-Za-z0-9_.-]`.
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -300,7 +317,11 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
             ParameterBuilder::new()
                 .name(query.name.clone())
                 .parameter_in(ParameterIn::Query)
-                .required(if query.required { Required::True } else { Required::False })
+                .required(if query.required {
+                    Required::True
+                } else {
+                    Required::False
+                })
                 .description(query.description.clone())
                 .schema(Some(schema))
                 .build(),
@@ -326,7 +347,10 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
     }
     .map(|schema| {
         RequestBodyBuilder::new()
-            .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(schema)).build(),
+            )
             .required(Some(Required::True))
             .build()
     });
@@ -343,12 +367,15 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
                 ContentBuilder::new().schema(Some(response_schema)).build(),
             )
     } else {
-        ResponseBuilder::new()
-            .description("OK")
-            .content("application/json", ContentBuilder::new().schema(Some(response_schema)).build())
+        ResponseBuilder::new().description("OK").content(
+            "application/json",
+            ContentBuilder::new().schema(Some(response_schema)).build(),
+        )
     };
     let error = ResponseBuilder::new()
-        .description("An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code.")
+        .description(
+            "An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code.",
+        )
         .content(
             "application/json",
             ContentBuilder::new()
@@ -378,7 +405,10 @@ fn message_ref(full_name: &str) -> RefOr<Schema> {
 }
 
 fn string_schema() -> RefOr<Schema> {
-    ObjectBuilder::new().schema_type(Type::String).build().into()
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .build()
+        .into()
 }
 
 fn typed(ty: Type, format: Option<SchemaFormat>) -> ObjectBuilder {
@@ -421,9 +451,16 @@ fn floating(format: KnownFormat) -> RefOr<Schema> {
 fn element_schema(ty: &FieldType) -> RefOr<Schema> {
     match ty {
         FieldType::Bool => typed(Type::Boolean, None).build().into(),
-        FieldType::Int32 => typed(Type::Integer, known(KnownFormat::Int32)).build().into(),
-        FieldType::Uint32 => typed(Type::Integer, custom("uint32")).minimum(Some(0)).build().into(),
-        FieldType::Int64 => typed(Type::String, known(KnownFormat::Int64)).build().into(),
+        FieldType::Int32 => typed(Type::Integer, known(KnownFormat::Int32))
+            .build()
+            .into(),
+        FieldType::Uint32 => typed(Type::Integer, custom("uint32"))
+            .minimum(Some(0))
+            .build()
+            .into(),
+        FieldType::Int64 => typed(Type::String, known(KnownFormat::Int64))
+            .build()
+            .into(),
         FieldType::Uint64 => typed(Type::String, custom("uint64")).build().into(),
         FieldType::Float => floating(KnownFormat::Float),
         FieldType::Double => floating(KnownFormat::Double),
@@ -436,10 +473,16 @@ fn element_schema(ty: &FieldType) -> RefOr<Schema> {
 
 /// The JSON mapping of the well-known types.
 fn well_known_schema(name: &str) -> Option<RefOr<Schema>> {
-    let any_value = || ObjectBuilder::new().schema_type(SchemaType::AnyValue).build();
+    let any_value = || {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::AnyValue)
+            .build()
+    };
     Some(match name {
         "google.protobuf.Timestamp" => typed(Type::String, known(KnownFormat::DateTime))
-            .description(Some("RFC 3339 timestamp, for example `2024-01-01T00:00:00Z`."))
+            .description(Some(
+                "RFC 3339 timestamp, for example `2024-01-01T00:00:00Z`.",
+            ))
             .build()
             .into(),
         "google.protobuf.Duration" => typed(Type::String, None)
@@ -448,7 +491,9 @@ fn well_known_schema(name: &str) -> Option<RefOr<Schema>> {
             .build()
             .into(),
         "google.protobuf.FieldMask" => typed(Type::String, None)
-            .description(Some("Comma-separated lowerCamelCase field paths, for example `name,address.city`."))
+            .description(Some(
+                "Comma-separated lowerCamelCase field paths, for example `name,address.city`.",
+            ))
             .build()
             .into(),
         "google.protobuf.Struct" => typed(Type::Object, None)
@@ -459,7 +504,10 @@ fn well_known_schema(name: &str) -> Option<RefOr<Schema>> {
         "google.protobuf.ListValue" => ArrayBuilder::new().items(any_value()).build().into(),
         "google.protobuf.Empty" => typed(Type::Object, None).build().into(),
         "google.protobuf.Any" => typed(Type::Object, None)
-            .property("@type", typed(Type::String, None).description(Some("The type URL of the message.")))
+            .property(
+                "@type",
+                typed(Type::String, None).description(Some("The type URL of the message.")),
+            )
             .required("@type")
             .additional_properties(Some(AdditionalProperties::FreeForm(true)))
             .build()
@@ -547,7 +595,12 @@ fn message_schema(message: &Message, excluded: &[&str]) -> Schema {
         }
         object = object.property(
             field.name.clone(),
-            property_schema(&field.ty, &field.label, field.description.as_deref(), field.output_only),
+            property_schema(
+                &field.ty,
+                &field.label,
+                field.description.as_deref(),
+                field.output_only,
+            ),
         );
         if field.required {
             object = object.required(field.name.clone());
@@ -561,7 +614,10 @@ fn enum_schema(item: &Enum) -> Schema {
     let documented: Vec<String> = item
         .values
         .iter()
-        .filter_map(|(name, doc)| doc.as_ref().map(|d| format!("- `{name}`: {}", d.replace('\n', " "))))
+        .filter_map(|(name, doc)| {
+            doc.as_ref()
+                .map(|d| format!("- `{name}`: {}", d.replace('\n', " ")))
+        })
         .collect();
     if !documented.is_empty() {
         if !description.is_empty() {
@@ -584,16 +640,21 @@ fn status_schema() -> Schema {
         ))
         .property(
             "code",
-            typed(Type::Integer, known(KnownFormat::Int32)).description(Some("The gRPC status code.")),
+            typed(Type::Integer, known(KnownFormat::Int32))
+                .description(Some("The gRPC status code.")),
         )
-        .property("message", typed(Type::String, None).description(Some("A developer-facing message.")))
+        .property(
+            "message",
+            typed(Type::String, None).description(Some("A developer-facing message.")),
+        )
         .property(
             "details",
             ArrayBuilder::new().items(
                 typed(Type::Object, None)
                     .property(
                         "@type",
-                        typed(Type::String, None).description(Some("The type URL of the detail message.")),
+                        typed(Type::String, None)
+                            .description(Some("The type URL of the detail message.")),
                     )
                     .required("@type")
                     .additional_properties(Some(AdditionalProperties::FreeForm(true))),

@@ -71,11 +71,15 @@ fn route_const(
     let operation_id = &binding.operation_id;
     let http_method = &binding.http_method;
     let template = &binding.template;
-    let segments = binding.compiled.segments.iter().map(|segment| match segment {
-        PatternSegment::Literal(text) => quote!(Segment::Literal(#text)),
-        PatternSegment::Single => quote!(Segment::Single),
-        PatternSegment::Multi => quote!(Segment::Multi),
-    });
+    let segments = binding
+        .compiled
+        .segments
+        .iter()
+        .map(|segment| match segment {
+            PatternSegment::Literal(text) => quote!(Segment::Literal(#text)),
+            PatternSegment::Single => quote!(Segment::Single),
+            PatternSegment::Multi => quote!(Segment::Multi),
+        });
     let verb = match &binding.compiled.verb {
         Some(verb) => quote!(Some(#verb)),
         None => quote!(None),
@@ -161,8 +165,14 @@ mod tests {
 
     #[test]
     fn const_names() {
-        assert_eq!(const_name("UserService_CreateUser"), "USER_SERVICE_CREATE_USER");
-        assert_eq!(const_name("UserService_CreateUser_1"), "USER_SERVICE_CREATE_USER_1");
+        assert_eq!(
+            const_name("UserService_CreateUser"),
+            "USER_SERVICE_CREATE_USER"
+        );
+        assert_eq!(
+            const_name("UserService_CreateUser_1"),
+            "USER_SERVICE_CREATE_USER_1"
+        );
         assert_eq!(const_name("HTTPThing_Get"), "HTTPTHING_GET");
     }
 }

@@ -44,14 +44,28 @@ fn fixture_model_covers_every_feature() {
     let service = &api.services[0];
     assert_eq!(service.full_name, "echo.v1.EchoService");
     let names: Vec<&str> = service.methods.iter().map(|m| m.name.as_str()).collect();
-    assert!(!names.contains(&"Internal"), "unannotated methods are not bound");
+    assert!(
+        !names.contains(&"Internal"),
+        "unannotated methods are not bound"
+    );
     let delete = service
         .methods
         .iter()
         .find(|m| m.name == "Delete")
         .expect("Delete is bound");
-    let ids: Vec<&str> = delete.bindings.iter().map(|b| b.operation_id.as_str()).collect();
-    assert_eq!(ids, ["EchoService_Delete", "EchoService_Delete_1", "EchoService_Delete_2"]);
+    let ids: Vec<&str> = delete
+        .bindings
+        .iter()
+        .map(|b| b.operation_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "EchoService_Delete",
+            "EchoService_Delete_1",
+            "EchoService_Delete_2"
+        ]
+    );
     let stream = service
         .methods
         .iter()
@@ -68,8 +82,17 @@ fn fixture_model_covers_every_feature() {
     let query: Vec<&str> = get.query_params.iter().map(|q| q.name.as_str()).collect();
     assert!(query.contains(&"nested.size"));
     assert!(query.contains(&"tags"));
-    assert!(!query.contains(&"id"), "path-bound fields are not query parameters");
-    assert!(!query.contains(&"items"), "repeated messages are not query parameters");
-    assert!(!query.contains(&"counters"), "maps are not query parameters");
+    assert!(
+        !query.contains(&"id"),
+        "path-bound fields are not query parameters"
+    );
+    assert!(
+        !query.contains(&"items"),
+        "repeated messages are not query parameters"
+    );
+    assert!(
+        !query.contains(&"counters"),
+        "maps are not query parameters"
+    );
     assert!(!query.contains(&"nested.child.name"), "recursion stops");
 }

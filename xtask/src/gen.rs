@@ -57,7 +57,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     let output = generator.generate()?;
 
-    let show = |path: &PathBuf| path.strip_prefix(&root).unwrap_or(path).display().to_string();
+    let show = |path: &PathBuf| {
+        path.strip_prefix(&root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    };
     if check {
         let stale = output.check();
         if stale.is_empty() {
