@@ -531,10 +531,12 @@ impl<'p> Builder<'p> {
                 let field = self
                     .resolve(input, &[name.to_owned()])
                     .map_err(|m| format!("{where_}: body: {m}"))?;
+                // A path variable inside the body field (`{book.name=...}` with `body: "book"`,
+                // the usual update pattern) is fine; only the whole field bound twice is not.
                 if compiled
                     .params
                     .iter()
-                    .any(|p| p.field_path.first().map(String::as_str) == Some(name))
+                    .any(|p| p.field_path.len() == 1 && p.field_path[0] == name)
                 {
                     return Err(format!(
                         "{where_}: body field `{name}` is also bound by the path"

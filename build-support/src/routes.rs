@@ -64,7 +64,7 @@ fn route_const(
     let mut docs = vec![format!(" `{} {}`", binding.http_method, binding.template)];
     if let Some(description) = &method.description {
         docs.push(String::new());
-        docs.extend(description.lines().map(|line| format!(" {line}")));
+        docs.extend(doc_lines(description));
     }
     let docs = docs.iter().map(|line| quote!(#[doc = #line]));
 
@@ -137,6 +137,27 @@ fn route_const(
     }
 }
 
+/// A proto comment as `#[doc]` lines. Comments with indented or fenced blocks are wrapped in a
+/// `text` fence: rustdoc would otherwise compile those blocks as doctests of the gateway crate.
+fn doc_lines(comment: &str) -> Vec<String> {
+    let has_code = comment.lines().any(|line| {
+        line.starts_with("    ") || line.starts_with('\t') || line.trim_start().starts_with("```")
+    });
+    let mut lines = Vec::new();
+    if has_code {
+        lines.push(" ```text".to_owned());
+        lines.extend(
+            comment
+                .lines()
+                .map(|line| format!(" {}", line.replace("```", "'''"))),
+        );
+        lines.push(" ```".to_owned());
+    } else {
+        lines.extend(comment.lines().map(|line| format!(" {line}")));
+    }
+    lines
+}
+
 /// `UserService_CreateUser_1` -> `USER_SERVICE_CREATE_USER_1`.
 fn const_name(operation_id: &str) -> String {
     let mut out = String::new();
@@ -162,6 +183,15 @@ fn const_name(operation_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::const_name;
+
+    #[test]
+    fn code_in_comments_is_not_a_doctest() {
+        assert_eq!(super::doc_lines("Plain.\nText."), [" Plain.", " Text."]);
+        assert_eq!(
+            super::doc_lines("Example:\n    get: \"/v1\""),
+            [" ```text", " Example:", "     get: \"/v1\"", " ```"]
+        );
+    }
 
     #[test]
     fn const_names() {

@@ -14,6 +14,7 @@ pub static ROUTES: &[RouteSpec] = &[
     ECHO_SERVICE_CREATE,
     ECHO_SERVICE_ARCHIVE,
     ECHO_SERVICE_UPDATE,
+    ECHO_SERVICE_UPDATE_NESTED,
     ECHO_SERVICE_GET_NESTED_ONLY,
     ECHO_SERVICE_DELETE,
     ECHO_SERVICE_DELETE_1,
@@ -275,6 +276,40 @@ pub const ECHO_SERVICE_UPDATE: RouteSpec = RouteSpec {
             field_path: &["id"],
             first_segment: 2,
             segment_count: Some(1),
+        },
+    ],
+    body: BodySpec::Field("nested"),
+    response_body: None,
+    server_streaming: false,
+};
+/// `PATCH /v1/{nested.name=shelves/*}`
+///
+/// ```text
+/// The usual update pattern: a multi-segment variable inside the body field.
+///
+///     PATCH /v1/shelves/1 {"size": 2}
+/// ```
+pub const ECHO_SERVICE_UPDATE_NESTED: RouteSpec = RouteSpec {
+    operation_id: "EchoService_UpdateNested",
+    http_method: "PATCH",
+    template: "/v1/{nested.name=shelves/*}",
+    pattern: PathPattern {
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Literal("shelves"),
+            Segment::Single,
+        ],
+        verb: None,
+    },
+    grpc_service: "echo.v1.EchoService",
+    grpc_path: "/echo.v1.EchoService/UpdateNested",
+    input_type: "echo.v1.EchoRequest",
+    output_type: "echo.v1.EchoRequest",
+    path_params: &[
+        PathParam {
+            field_path: &["nested", "name"],
+            first_segment: 1,
+            segment_count: Some(2),
         },
     ],
     body: BodySpec::Field("nested"),
