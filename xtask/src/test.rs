@@ -17,6 +17,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    crate::r#gen::run(&["--check".to_owned()])?;
     run_checked(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     Ok(())
 }
