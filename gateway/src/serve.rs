@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -83,11 +83,23 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
     }
 }
 
-/// Maps a failed call: transport failures (no answer from the upstream) are 503, everything
-/// the upstream itself answered keeps its code.
-fn upstream_error(route: &CompiledRoute, status: tonic::Status) -> GatewayError {
+/// Maps a failed call: transport failures (no answer from the upstream) are 503; an upstream
+/// that gave up because the propagated deadline passed (tonic servers answer CANCELLED then)
+/// is 504; everything else the upstream answered keeps its code.
+fn upstream_error(
+    route: &CompiledRoute,
+    status: tonic::Status,
+    started: Instant,
+    deadline: Duration,
+) -> GatewayError {
     use std::error::Error as _;
-    if status.code() == tonic::Code::Unavailable && status.source().is_some() {
+    if matches!(
+        status.code(),
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+    ) && started.elapsed() >= deadline
+    {
+        GatewayError::DeadlineExceeded(deadline)
+    } else if status.code() == tonic::Code::Unavailable && status.source().is_some() {
         tracing::warn!(service = route.spec.grpc_service, error = %status, "upstream unreachable");
         GatewayError::UpstreamUnavailable(route.spec.grpc_service.to_owned())
     } else {
@@ -156,6 +168,7 @@ impl Gateway {
         let message = build_request(route, &segments, parts.uri.query(), &body)?;
 
         let deadline = self.deadline(&parts.headers);
+        let started = Instant::now();
         let mut request = tonic::Request::new(message);
         forward_headers(&parts.headers, request.metadata_mut());
         request.set_timeout(deadline);
@@ -176,7 +189,7 @@ impl Gateway {
                     .map_err(|_| GatewayError::UpstreamUnavailable(service.to_owned()))?;
                 grpc.server_streaming(request, path, codec)
                     .await
-                    .map_err(|status| upstream_error(route, status))
+                    .map_err(|status| upstream_error(route, status, started, deadline))
             };
             let response = tokio::time::timeout(deadline, call)
                 .await
@@ -213,7 +226,7 @@ impl Gateway {
                 .map_err(|_| GatewayError::UpstreamUnavailable(service.to_owned()))?;
             grpc.unary(request, path, codec)
                 .await
-                .map_err(|status| upstream_error(route, status))
+                .map_err(|status| upstream_error(route, status, started, deadline))
         };
         let response = tokio::time::timeout(deadline, call)
             .await
@@ -263,9 +276,15 @@ mod tests {
         headers.insert("cookie", HeaderValue::from_static("secret"));
         let mut metadata = MetadataMap::new();
         forward_headers(&headers, &mut metadata);
-        assert_eq!(metadata.get("authorization").unwrap(), "Bearer t");
-        assert_eq!(metadata.get("tenant").unwrap(), "acme");
-        assert_eq!(metadata.get("x-request-id").unwrap(), "r1");
+        assert_eq!(
+            metadata.get("authorization").expect("test input is valid"),
+            "Bearer t"
+        );
+        assert_eq!(metadata.get("tenant").expect("test input is valid"), "acme");
+        assert_eq!(
+            metadata.get("x-request-id").expect("test input is valid"),
+            "r1"
+        );
         assert!(metadata.get("cookie").is_none());
     }
 }

@@ -109,7 +109,7 @@ mod tests {
     fn parses_service_equals_uri() {
         let spec: UpstreamSpec = "users.v1.UserService=http://127.0.0.1:50051"
             .parse()
-            .unwrap();
+            .expect("test input is valid");
         assert_eq!(spec.service, "users.v1.UserService");
         assert_eq!(spec.uri, "http://127.0.0.1:50051");
         assert!("no-equals".parse::<UpstreamSpec>().is_err());

@@ -210,7 +210,7 @@ fn apply_path(
         };
         let json = json_for(&bound.leaf, &decoded).map_err(invalid)?;
         let parent = bound.leaf.parent_message();
-        let value = parse_value(&parent, &bound.leaf, json).map_err(invalid)?;
+        let value = parse_value(parent, &bound.leaf, json).map_err(invalid)?;
         set_at(message, &bound.parents, &bound.leaf, value)?;
     }
     Ok(())
@@ -318,7 +318,7 @@ fn apply_query(
             json_for(&field.leaf, last).map_err(invalid)?
         };
         let parent = field.leaf.parent_message();
-        let value = parse_value(&parent, &field.leaf, json).map_err(invalid)?;
+        let value = parse_value(parent, &field.leaf, json).map_err(invalid)?;
         set_at(message, &field.parents, &field.leaf, value)?;
     }
     Ok(())
@@ -372,14 +372,29 @@ mod tests {
 
     #[test]
     fn multi_segment_decoding_keeps_encoded_slashes() {
-        assert_eq!(decode_keeping_slashes("a%2Fb/c%20d").unwrap(), "a%2Fb/c d");
-        assert_eq!(decode_keeping_slashes("a%2fb").unwrap(), "a%2fb");
-        assert_eq!(decode_keeping_slashes("100%").unwrap(), "100%");
-        assert_eq!(decode_keeping_slashes("%41%zz").unwrap(), "A%zz");
+        assert_eq!(
+            decode_keeping_slashes("a%2Fb/c%20d").expect("test input is valid"),
+            "a%2Fb/c d"
+        );
+        assert_eq!(
+            decode_keeping_slashes("a%2fb").expect("test input is valid"),
+            "a%2fb"
+        );
+        assert_eq!(
+            decode_keeping_slashes("100%").expect("test input is valid"),
+            "100%"
+        );
+        assert_eq!(
+            decode_keeping_slashes("%41%zz").expect("test input is valid"),
+            "A%zz"
+        );
     }
 
     #[test]
     fn query_components() {
-        assert_eq!(decode_query_component("a+b%2Bc").unwrap(), "a b+c");
+        assert_eq!(
+            decode_query_component("a+b%2Bc").expect("test input is valid"),
+            "a b+c"
+        );
     }
 }

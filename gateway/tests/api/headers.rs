@@ -1,0 +1,84 @@
+//! Header forwarding, request ids, response metadata, CORS.
+
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn authorization_and_grpc_metadata_are_forwarded() {
+    let app = spawn_app().await;
+    let response = app
+        .send(
+            "GET",
+            "/v1/echo",
+            &[
+                ("authorization", "Bearer token-1"),
+                ("grpc-metadata-tenant", "acme"),
+                ("cookie", "not-forwarded"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("grpc-metadata-seen-authorization"),
+        Some("Bearer token-1")
+    );
+    assert_eq!(response.header("grpc-metadata-seen-tenant"), Some("acme"));
+    // Response metadata comes back as Grpc-Metadata-* headers; transport headers do not.
+    assert_eq!(response.header("grpc-metadata-echo-served"), Some("yes"));
+    assert!(response.header("grpc-metadata-content-type").is_none());
+}
+
+#[tokio::test]
+async fn request_id_is_propagated_and_echoed() {
+    let app = spawn_app().await;
+    let response = app
+        .send("GET", "/v1/echo", &[("x-request-id", "req-123")], None)
+        .await;
+    assert_eq!(response.header("x-request-id"), Some("req-123"));
+    assert_eq!(
+        response.header("grpc-metadata-seen-x-request-id"),
+        Some("req-123")
+    );
+}
+
+#[tokio::test]
+async fn request_id_is_generated_when_missing() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/echo").await;
+    let id = response.header("x-request-id").expect("generated id");
+    assert_eq!(id.len(), 32);
+    assert_eq!(response.header("grpc-metadata-seen-x-request-id"), Some(id));
+    // Errors carry it too.
+    let response = app.get("/nothing").await;
+    assert!(response.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins() {
+    let app = spawn_app_with(|config| config.cors_origins = vec!["http://ui.example".into()]).await;
+    let preflight = app
+        .send(
+            "OPTIONS",
+            "/v1/echo",
+            &[
+                ("origin", "http://ui.example"),
+                ("access-control-request-method", "POST"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(preflight.status, 200);
+    assert_eq!(
+        preflight.header("access-control-allow-origin"),
+        Some("http://ui.example")
+    );
+    let other = app
+        .send(
+            "GET",
+            "/v1/echo",
+            &[("origin", "http://evil.example")],
+            None,
+        )
+        .await;
+    assert!(other.header("access-control-allow-origin").is_none());
+}

@@ -1,0 +1,536 @@
+//! The test harness: a generic gRPC echo server over a real socket (it answers every method of
+//! `echo.v1.Echo` with the request bytes and records them), the gateway in front of it on
+//! `127.0.0.1:0`, and a real HTTP client.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use futures::future::BoxFuture;
+use gateway::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+use gateway::{GatewayConfig, UpstreamSpec, Upstreams};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use tokio::sync::oneshot;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataValue;
+use tonic::server::NamedService;
+use tonic::{Code, Status};
+
+use Segment::{Literal as L, Multi, Single};
+
+const REQUEST: &str = "echo.v1.EchoRequest";
+
+/// The defaults every test route shares: a unary `echo.v1.Echo/Echo` call.
+const ECHO: RouteSpec = RouteSpec {
+    operation_id: "",
+    http_method: "GET",
+    template: "",
+    pattern: PathPattern {
+        segments: &[],
+        verb: None,
+    },
+    grpc_service: "echo.v1.Echo",
+    grpc_path: "/echo.v1.Echo/Echo",
+    input_type: REQUEST,
+    output_type: REQUEST,
+    path_params: &[],
+    body: BodySpec::None,
+    response_body: None,
+    server_streaming: false,
+};
+
+const fn one(field_path: &'static [&'static str], first_segment: usize) -> PathParam {
+    PathParam {
+        field_path,
+        first_segment,
+        segment_count: Some(1),
+    }
+}
+
+/// The route table under test (what the generator would emit for these bindings).
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        operation_id: "Echo_Nested",
+        template: "/v1/books/{book.shelf_id}/titles/{book.title}",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("books"), Single, L("titles"), Single],
+            verb: None,
+        },
+        path_params: &[one(&["book", "shelf_id"], 2), one(&["book", "title"], 4)],
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Shelves",
+        template: "/v1/{name=shelves/*/books/*}",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("shelves"), Single, L("books"), Single],
+            verb: None,
+        },
+        path_params: &[PathParam {
+            field_path: &["name"],
+            first_segment: 1,
+            segment_count: Some(4),
+        }],
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Files",
+        template: "/v1/files/{name=**}",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("files"), Multi],
+            verb: None,
+        },
+        path_params: &[PathParam {
+            field_path: &["name"],
+            first_segment: 2,
+            segment_count: None,
+        }],
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Archive",
+        http_method: "POST",
+        template: "/v1/things/{id}:archive",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("things"), Single],
+            verb: Some("archive"),
+        },
+        path_params: &[one(&["id"], 2)],
+        body: BodySpec::Whole,
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Create",
+        http_method: "POST",
+        template: "/v1/echo",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("echo")],
+            verb: None,
+        },
+        body: BodySpec::Whole,
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Query",
+        template: "/v1/echo",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("echo")],
+            verb: None,
+        },
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_UpdateBook",
+        http_method: "PUT",
+        template: "/v1/books/{id}",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("books"), Single],
+            verb: None,
+        },
+        path_params: &[one(&["id"], 2)],
+        body: BodySpec::Field("book"),
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Book",
+        template: "/v1/echo/{id}/book",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("echo"), Single, L("book")],
+            verb: None,
+        },
+        path_params: &[one(&["id"], 2)],
+        response_body: Some("book"),
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Tags",
+        template: "/v1/echo/{id}/tags",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("echo"), Single, L("tags")],
+            verb: None,
+        },
+        path_params: &[one(&["id"], 2)],
+        response_body: Some("tags"),
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_Big",
+        template: "/v1/big/{big}/{color}/{at}",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("big"), Single, Single, Single],
+            verb: None,
+        },
+        path_params: &[one(&["big"], 2), one(&["color"], 3), one(&["at"], 4)],
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Echo_EchoStream",
+        template: "/v1/stream",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("stream")],
+            verb: None,
+        },
+        grpc_path: "/echo.v1.Echo/EchoStream",
+        server_streaming: true,
+        ..ECHO
+    },
+    RouteSpec {
+        operation_id: "Down_Call",
+        template: "/v1/down",
+        pattern: PathPattern {
+            segments: &[L("v1"), L("down")],
+            verb: None,
+        },
+        grpc_service: "echo.v1.Down",
+        grpc_path: "/echo.v1.Down/Call",
+        ..ECHO
+    },
+];
+
+/// The fixture's descriptors, compiled in-process with protox once per test binary.
+pub fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+        let encoded = protox::Compiler::new([fixtures])
+            .expect("fixture dir exists")
+            .include_imports(true)
+            .open_file("echo/v1/echo.proto")
+            .expect("fixture compiles")
+            .encode_file_descriptor_set();
+        DescriptorPool::decode(encoded.as_slice()).expect("fixture descriptors decode")
+    })
+}
+
+/// A codec passing message bytes through unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+struct BytesCodec;
+
+impl Codec for BytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = BytesCodec;
+    type Decoder = BytesCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BytesCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        BytesCodec
+    }
+}
+
+impl Encoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for BytesCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Request metadata the echo server reports back as `seen-<key>` response metadata.
+const REPORTED: &[&str] = &["authorization", "x-request-id", "tenant", "grpc-timeout"];
+
+/// The generic echo service. Behaviour is steered through request metadata (sent by the tests
+/// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status,
+/// `echo-sleep-ms` delays the answer.
+#[derive(Debug, Clone, Default)]
+struct EchoServer {
+    seen: Arc<Mutex<Vec<Bytes>>>,
+}
+
+impl NamedService for EchoServer {
+    const NAME: &'static str = "echo.v1.Echo";
+}
+
+fn metadata_str<'a>(request: &'a tonic::Request<Bytes>, key: &str) -> Option<&'a str> {
+    request.metadata().get(key).and_then(|v| v.to_str().ok())
+}
+
+async fn echo(
+    seen: Arc<Mutex<Vec<Bytes>>>,
+    request: tonic::Request<Bytes>,
+) -> Result<tonic::Response<Bytes>, Status> {
+    if let Some(ms) = metadata_str(&request, "echo-sleep-ms").and_then(|v| v.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut reported = tonic::metadata::MetadataMap::new();
+    for key in REPORTED {
+        if let Some(value) = request.metadata().get(*key) {
+            let name = format!("seen-{key}");
+            let key =
+                tonic::metadata::AsciiMetadataKey::from_bytes(name.as_bytes()).expect("valid key");
+            reported.insert(key, value.clone());
+        }
+    }
+    if let Some(code) = metadata_str(&request, "echo-status").and_then(|v| v.parse::<i32>().ok()) {
+        let message = metadata_str(&request, "echo-message")
+            .unwrap_or("")
+            .to_owned();
+        return Err(Status::with_metadata(Code::from(code), message, reported));
+    }
+    let bytes = request.into_inner();
+    seen.lock().expect("not poisoned").push(bytes.clone());
+    let mut response = tonic::Response::new(bytes);
+    *response.metadata_mut() = reported;
+    response
+        .metadata_mut()
+        .insert("echo-served", MetadataValue::from_static("yes"));
+    Ok(response)
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for EchoServer {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let seen = self.seen.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(BytesCodec);
+            let streaming = request.uri().path().ends_with("/EchoStream");
+            let response = if streaming {
+                let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                    let seen = seen.clone();
+                    async move {
+                        let response = echo(seen, request).await?;
+                        let bytes = response.into_inner();
+                        let items = vec![Ok(bytes.clone()), Ok(bytes.clone()), Ok(bytes)];
+                        Ok::<_, Status>(tonic::Response::new(tokio_stream::iter(items)))
+                    }
+                });
+                grpc.server_streaming(service, request).await
+            } else {
+                let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                    echo(seen.clone(), request)
+                });
+                grpc.unary(service, request).await
+            };
+            Ok(response)
+        })
+    }
+}
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body bytes.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a google.rpc.Status error body with this HTTP status and gRPC code; returns the
+    /// message.
+    pub fn assert_status(&self, http: u16, code: i64) -> String {
+        assert_eq!(self.status, http, "body: {:?}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let json = self.json();
+        assert_eq!(json["code"], code, "{json}");
+        assert_eq!(json["details"], serde_json::json!([]), "{json}");
+        json["message"]
+            .as_str()
+            .expect("message is a string")
+            .to_owned()
+    }
+}
+
+/// A running echo server + gateway pair.
+pub struct TestApp {
+    /// Where the gateway listens.
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Bytes>>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+/// Starts the echo server and a gateway in front of it with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], adjusting the configuration first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestApp {
+    let echo = EchoServer::default();
+    let seen = echo.seen.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind echo");
+    let echo_addr = listener.local_addr().expect("echo address");
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("echo.v1.Echo", tonic_health::ServingStatus::Serving)
+        .await;
+    let (echo_stop, echo_stopped) = oneshot::channel::<()>();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(echo)
+            .add_service(health_service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async {
+                    let _ = echo_stopped.await;
+                },
+            ),
+    );
+
+    // A port nothing listens on: bound, then released.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let closed_addr = closed.local_addr().expect("address");
+    drop(closed);
+
+    let specs = [
+        UpstreamSpec {
+            service: "echo.v1.Echo".into(),
+            uri: format!("http://{echo_addr}"),
+        },
+        UpstreamSpec {
+            service: "echo.v1.Down".into(),
+            uri: format!("http://{closed_addr}"),
+        },
+    ];
+    let mut config = GatewayConfig {
+        upstreams: Upstreams::from_static(&specs).expect("valid upstreams"),
+        ..GatewayConfig::default()
+    };
+    configure(&mut config);
+    let router = gateway::app(config, ROUTES, pool()).expect("routes resolve");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway address");
+    let (gateway_stop, gateway_stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = gateway_stopped.await;
+            })
+            .await
+    });
+
+    TestApp {
+        addr,
+        seen,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        _shutdown: vec![echo_stop, gateway_stop],
+    }
+}
+
+impl TestApp {
+    /// Sends a request and reads the whole response.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> TestResponse {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+            .expect("valid request");
+        let response = self.client.request(request).await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body readable")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send("GET", path, &[], None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &str) -> TestResponse {
+        self.send("POST", path, &[], Some(body)).await
+    }
+
+    /// The last message the echo server received, decoded with the fixture's descriptors.
+    pub fn last_upstream_request(&self) -> DynamicMessage {
+        let seen = self.seen.lock().expect("not poisoned");
+        let bytes = seen.last().expect("the upstream was called").clone();
+        let desc = pool().get_message_by_name(REQUEST).expect("fixture type");
+        DynamicMessage::decode(desc, bytes).expect("a valid EchoRequest")
+    }
+
+    /// How many requests reached the echo server.
+    pub fn upstream_calls(&self) -> usize {
+        self.seen.lock().expect("not poisoned").len()
+    }
+}
+
+/// Builds an expected `echo.v1.EchoRequest` (or any fixture message) from its protobuf text
+/// format: independent of the JSON mapping under test.
+pub fn expected(message: &str, text: &str) -> DynamicMessage {
+    let desc = pool().get_message_by_name(message).expect("fixture type");
+    DynamicMessage::parse_text_format(desc, text).expect("valid text format")
+}
+
+/// [`expected`] for the echo request type.
+pub fn echo_request(text: &str) -> DynamicMessage {
+    expected(REQUEST, text)
+}
+
+/// Asserts two messages are equal, showing both in the text format on failure (and treating
+/// NaN as equal to itself, as the text format does).
+#[track_caller]
+pub fn assert_message(actual: &DynamicMessage, expected: &DynamicMessage) {
+    assert_eq!(actual.to_text_format(), expected.to_text_format());
+}
