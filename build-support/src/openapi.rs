@@ -92,7 +92,8 @@ pub fn emit(api: &Api, options: &Options) -> Result<Document, Error> {
 
     let mut components = ComponentsBuilder::new().schema(STATUS_SCHEMA, status_schema());
     for message in api.messages.values() {
-        components = components.schema(message.full_name.clone(), message_schema(message, &[]));
+        components =
+            components.schema(message.full_name.clone(), message_schema(api, message, &[]));
     }
     for item in api.enums.values() {
         components = components.schema(item.full_name.clone(), enum_schema(item));
@@ -331,17 +332,12 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
     let request_body = match &binding.body {
         Body::None => None,
         Body::Whole => {
-            let bound: Vec<&str> = binding
+            let bound: Vec<&[String]> = binding
                 .path_fields
                 .iter()
-                .filter(|f| f.path.len() == 1)
-                .map(|f| f.path[0].as_str())
+                .map(|f| f.path.as_slice())
                 .collect();
-            let schema = match api.messages.get(&method.input_type) {
-                Some(message) if !bound.is_empty() => message_schema(message, &bound).into(),
-                _ => message_ref(&method.input_type),
-            };
-            Some(schema)
+            Some(body_schema(api, &method.input_type, &bound))
         }
         Body::Field(field) => Some(field_schema(field)),
     }
@@ -586,22 +582,44 @@ fn field_schema(field: &FieldRef) -> RefOr<Schema> {
     property_schema(&field.ty, &field.label, field.description.as_deref(), false)
 }
 
-/// A message as an object schema, leaving out the `excluded` top-level fields.
-fn message_schema(message: &Message, excluded: &[&str]) -> Schema {
+/// The body of a `body: "*"` binding: the request message minus the fields the path binds, inlined
+/// only as deep as those fields are (a reference when the path binds nothing in it).
+fn body_schema(api: &Api, type_name: &str, bound: &[&[String]]) -> RefOr<Schema> {
+    match api.messages.get(type_name) {
+        Some(message) if !bound.is_empty() => message_schema(api, message, bound).into(),
+        _ => message_ref(type_name),
+    }
+}
+
+/// A message as an object schema, leaving out the fields at the `excluded` paths.
+fn message_schema(api: &Api, message: &Message, excluded: &[&[String]]) -> Schema {
     let mut object = typed(Type::Object, None).description(message.description.clone());
     for field in &message.fields {
-        if excluded.contains(&field.name.as_str()) {
+        if excluded
+            .iter()
+            .any(|path| path.len() == 1 && path[0] == field.name)
+        {
             continue;
         }
-        object = object.property(
-            field.name.clone(),
-            property_schema(
+        let nested: Vec<&[String]> = excluded
+            .iter()
+            .filter(|path| path.len() > 1 && path[0] == field.name)
+            .map(|path| &path[1..])
+            .collect();
+        let schema = match (&field.ty, &field.label) {
+            (FieldType::Message(name), Label::Singular) if !nested.is_empty() => annotate(
+                body_schema(api, name, &nested),
+                field.description.as_deref(),
+                field.output_only,
+            ),
+            _ => property_schema(
                 &field.ty,
                 &field.label,
                 field.description.as_deref(),
                 field.output_only,
             ),
-        );
+        };
+        object = object.property(field.name.clone(), schema);
         if field.required {
             object = object.required(field.name.clone());
         }

@@ -12,6 +12,7 @@ pub static ROUTES: &[RouteSpec] = &[
     ECHO_SERVICE_GET_WILDCARDS,
     ECHO_SERVICE_GET_BY_KIND,
     ECHO_SERVICE_CREATE,
+    ECHO_SERVICE_CREATE_1,
     ECHO_SERVICE_ARCHIVE,
     ECHO_SERVICE_UPDATE,
     ECHO_SERVICE_UPDATE_NESTED,
@@ -212,7 +213,7 @@ pub const ECHO_SERVICE_GET_BY_KIND: RouteSpec = RouteSpec {
 };
 /// `POST /v1/echo`
 ///
-/// The whole message as the body.
+/// The whole message as the body; the second binding also binds a sub-message field by path.
 pub const ECHO_SERVICE_CREATE: RouteSpec = RouteSpec {
     operation_id: "EchoService_Create",
     http_method: "POST",
@@ -226,6 +227,37 @@ pub const ECHO_SERVICE_CREATE: RouteSpec = RouteSpec {
     input_type: "echo.v1.EchoRequest",
     output_type: "echo.v1.EchoRequest",
     path_params: &[],
+    body: BodySpec::Whole,
+    response_body: None,
+    server_streaming: false,
+};
+/// `POST /v1/echo/nested/{nested.name}`
+///
+/// The whole message as the body; the second binding also binds a sub-message field by path.
+pub const ECHO_SERVICE_CREATE_1: RouteSpec = RouteSpec {
+    operation_id: "EchoService_Create_1",
+    http_method: "POST",
+    template: "/v1/echo/nested/{nested.name}",
+    pattern: PathPattern {
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Literal("echo"),
+            Segment::Literal("nested"),
+            Segment::Single,
+        ],
+        verb: None,
+    },
+    grpc_service: "echo.v1.EchoService",
+    grpc_path: "/echo.v1.EchoService/Create",
+    input_type: "echo.v1.EchoRequest",
+    output_type: "echo.v1.EchoRequest",
+    path_params: &[
+        PathParam {
+            field_path: &["nested", "name"],
+            first_segment: 3,
+            segment_count: Some(1),
+        },
+    ],
     body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
