@@ -388,11 +388,10 @@ fn clean_comment(raw: &str) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-struct Builder<'p> {
+struct Builder {
     comments: Comments,
     http: Option<ExtensionDescriptor>,
     field_behavior: Option<ExtensionDescriptor>,
-    _pool: &'p DescriptorPool,
 }
 
 /// The parts of one `HttpRule` the model reads.
@@ -404,13 +403,12 @@ struct Rule {
     additional: Vec<DynamicMessage>,
 }
 
-impl<'p> Builder<'p> {
-    fn new(pool: &'p DescriptorPool) -> Self {
+impl Builder {
+    fn new(pool: &DescriptorPool) -> Self {
         Builder {
             comments: Comments::new(pool),
             http: pool.get_extension_by_name("google.api.http"),
             field_behavior: pool.get_extension_by_name("google.api.field_behavior"),
-            _pool: pool,
         }
     }
 
@@ -865,5 +863,23 @@ fn kind_type(kind: &Kind) -> FieldType {
         Kind::Bytes => FieldType::Bytes,
         Kind::Message(m) => FieldType::Message(m.full_name().to_owned()),
         Kind::Enum(e) => FieldType::Enum(e.full_name().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_comment;
+
+    #[test]
+    fn comments_lose_the_space_after_slashes() {
+        assert_eq!(
+            clean_comment(" First line.\n Second.\n").as_deref(),
+            Some("First line.\nSecond.")
+        );
+        assert_eq!(clean_comment("  \n").as_deref(), None);
+        assert_eq!(
+            clean_comment(" Example:\n     indented\n").as_deref(),
+            Some("Example:\n    indented")
+        );
     }
 }

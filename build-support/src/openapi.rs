@@ -683,3 +683,26 @@ fn status_schema() -> Schema {
         .build()
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{singular, summary};
+
+    #[test]
+    fn parameter_names_from_collection_literals() {
+        assert_eq!(singular("shelves"), "shelf");
+        assert_eq!(singular("books"), "book");
+        assert_eq!(singular("categories"), "category");
+        assert_eq!(singular("address"), "address_id");
+        assert_eq!(singular("v1"), "v1_id");
+    }
+
+    #[test]
+    fn summary_is_the_first_sentence() {
+        assert_eq!(
+            summary("Reads one user by id. A missing user is NOT_FOUND."),
+            "Reads one user by id."
+        );
+        assert_eq!(summary("Lists\nthings\n\nMore."), "Lists things");
+    }
+}
