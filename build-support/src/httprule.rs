@@ -643,6 +643,20 @@ mod tests {
         }
 
         #[test]
+        fn compiled_shape_keeps_runtime_invariants(template in template_strategy()) {
+            let compiled = template.compile();
+            let len = compiled.segments.len();
+            if let Some(at) = compiled.segments.iter().position(|s| *s == PatternSegment::Multi) {
+                prop_assert_eq!(at, len - 1);
+            }
+            for param in &compiled.params {
+                let end = param.first_segment + param.segment_count.unwrap_or(len - param.first_segment);
+                prop_assert!(end <= len);
+                prop_assert_eq!(param.segment_count.is_none(), compiled.segments[end - 1] == PatternSegment::Multi);
+            }
+        }
+
+        #[test]
         fn never_panics_and_reparses(input in "[/a-z{}=*.:%_0-9]{0,24}") {
             if let Ok(parsed) = Template::parse(&input) {
                 let again = Template::parse(&parsed.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?;
