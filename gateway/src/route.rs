@@ -33,6 +33,42 @@ pub(crate) enum CompiledBody {
     Field(FieldDescriptor),
 }
 
+/// Where an automatic update mask goes and which message the body keys name.
+#[derive(Debug, Clone)]
+pub(crate) struct AutoUpdateMask {
+    /// The request's top-level `update_mask` field (a `google.protobuf.FieldMask`).
+    pub field: FieldDescriptor,
+    /// The FieldMask message type.
+    pub mask: MessageDescriptor,
+    /// The body field's message type.
+    pub body: MessageDescriptor,
+}
+
+fn auto_update_mask(
+    spec: &RouteSpec,
+    input: &MessageDescriptor,
+    body: &CompiledBody,
+) -> Option<AutoUpdateMask> {
+    let CompiledBody::Field(body_field) = body else {
+        return None;
+    };
+    if spec.http_method != "PATCH" || body_field.is_list() || body_field.is_map() {
+        return None;
+    }
+    let Kind::Message(body) = body_field.kind() else {
+        return None;
+    };
+    let field = input.get_field_by_name("update_mask")?;
+    match field.kind() {
+        Kind::Message(mask)
+            if mask.full_name() == "google.protobuf.FieldMask" && !field.is_list() =>
+        {
+            Some(AutoUpdateMask { field, mask, body })
+        }
+        _ => None,
+    }
+}
+
 /// One route of the table, ready to serve.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
@@ -50,6 +86,9 @@ pub(crate) struct CompiledRoute {
     pub bound: Vec<Vec<u32>>,
     /// The response field that becomes the HTTP body, when not the whole message.
     pub response_body: Option<FieldDescriptor>,
+    /// PATCH with a body field and an `update_mask`: filled from the body's keys when the
+    /// client sends no mask (as grpc-gateway does).
+    pub update_mask: Option<AutoUpdateMask>,
     /// The gRPC method path.
     pub grpc_path: http::uri::PathAndQuery,
     /// The upstream channel, `None` when no upstream is configured for the service.
@@ -228,8 +267,10 @@ pub(crate) fn compile_route(
         .transpose()?;
     let grpc_path = http::uri::PathAndQuery::try_from(spec.grpc_path)
         .map_err(|e| routes_error(spec, format!("invalid gRPC path {}: {e}", spec.grpc_path)))?;
+    let update_mask = auto_update_mask(spec, &input, &body);
     Ok(CompiledRoute {
         spec,
+        update_mask,
         input,
         output,
         path_params,

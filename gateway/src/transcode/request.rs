@@ -13,7 +13,7 @@ use prost_reflect::{
 };
 
 use crate::error::GatewayError;
-use crate::route::{CompiledBody, CompiledRoute, is_scalar_like_message};
+use crate::route::{AutoUpdateMask, CompiledBody, CompiledRoute, is_scalar_like_message};
 
 /// Options for every JSON deserialization: unknown fields are rejected (a typo in a body field
 /// name is a 400, not silently dropped), as protojson does by default.
@@ -363,7 +363,73 @@ pub(crate) fn build_request(
     {
         apply_query(route, query, &mut message)?;
     }
+    if let Some(auto) = &route.update_mask
+        && has_body
+    {
+        fill_update_mask(auto, body, &mut message)?;
+    }
     Ok(message)
+}
+
+/// Sets `update_mask` to the fields present in the body when the client gave no mask.
+fn fill_update_mask(
+    auto: &AutoUpdateMask,
+    body: &[u8],
+    message: &mut DynamicMessage,
+) -> Result<(), GatewayError> {
+    let given = message
+        .get_field(&auto.field)
+        .as_message()
+        .and_then(|mask| mask.get_field_by_name("paths"))
+        .is_some_and(|paths| paths.as_list().is_some_and(|list| !list.is_empty()));
+    if given {
+        return Ok(());
+    }
+    // The body already parsed once as the body message, so it is valid JSON here.
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid JSON body: {e}")))?;
+    let mut paths = Vec::new();
+    collect_mask_paths(&auto.body, &json, "", &mut paths);
+    let mut mask = DynamicMessage::new(auto.mask.clone());
+    mask.set_field_by_name(
+        "paths",
+        Value::List(paths.into_iter().map(Value::String).collect()),
+    );
+    message.set_field(&auto.field, Value::Message(mask));
+    Ok(())
+}
+
+/// The proto-name paths of the fields present in `json`, descending into sub-messages (not into
+/// maps or well-known types, which are replaced whole).
+fn collect_mask_paths(
+    desc: &MessageDescriptor,
+    json: &serde_json::Value,
+    prefix: &str,
+    out: &mut Vec<String>,
+) {
+    let Some(object) = json.as_object() else {
+        return;
+    };
+    for (key, value) in object {
+        let Some(field) = desc
+            .get_field_by_json_name(key)
+            .or_else(|| desc.get_field_by_name(key))
+        else {
+            continue;
+        };
+        let path = format!("{prefix}{}", field.name());
+        match field.kind() {
+            Kind::Message(sub)
+                if value.is_object()
+                    && !field.is_map()
+                    && !field.is_list()
+                    && !sub.full_name().starts_with("google.protobuf.") =>
+            {
+                collect_mask_paths(&sub, value, &format!("{path}."), out);
+            }
+            _ => out.push(path),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -254,12 +254,25 @@ const REPORTED: &[&str] = &["authorization", "x-request-id", "tenant", "grpc-tim
 /// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status,
 /// `echo-sleep-ms` delays the answer.
 #[derive(Debug, Clone, Default)]
-struct EchoServer {
+struct EchoServer<N> {
     seen: Arc<Mutex<Vec<Bytes>>>,
+    name: std::marker::PhantomData<N>,
 }
 
-impl NamedService for EchoServer {
+/// The gateway's own fixture service (`tests/fixtures`).
+#[derive(Debug, Clone, Default)]
+struct FixtureEcho;
+
+/// The generator's conformance fixture service (`build-support/tests/fixtures`).
+#[derive(Debug, Clone, Default)]
+struct GoldenEcho;
+
+impl NamedService for EchoServer<FixtureEcho> {
     const NAME: &'static str = "echo.v1.Echo";
+}
+
+impl NamedService for EchoServer<GoldenEcho> {
+    const NAME: &'static str = "echo.v1.EchoService";
 }
 
 fn metadata_str<'a>(request: &'a tonic::Request<Bytes>, key: &str) -> Option<&'a str> {
@@ -298,7 +311,7 @@ async fn echo(
     Ok(response)
 }
 
-impl tower::Service<http::Request<tonic::body::Body>> for EchoServer {
+impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -311,7 +324,8 @@ impl tower::Service<http::Request<tonic::body::Body>> for EchoServer {
         let seen = self.seen.clone();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(BytesCodec);
-            let streaming = request.uri().path().ends_with("/EchoStream");
+            let path = request.uri().path();
+            let streaming = path.ends_with("/EchoStream") || path.ends_with("/Stream");
             let response = if streaming {
                 let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
                     let seen = seen.clone();
@@ -376,6 +390,7 @@ impl TestResponse {
 pub struct TestApp {
     /// Where the gateway listens.
     pub addr: SocketAddr,
+    pool: &'static DescriptorPool,
     seen: Arc<Mutex<Vec<Bytes>>>,
     client: Client<HttpConnector, Full<Bytes>>,
     _shutdown: Vec<oneshot::Sender<()>>,
@@ -388,8 +403,35 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], adjusting the configuration first.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestApp {
-    let echo = EchoServer::default();
+    spawn_table(ROUTES, pool(), configure).await
+}
+
+/// The generator's conformance fixture: its golden route table and descriptors.
+pub fn golden_pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(crate::golden::FILE_DESCRIPTOR_SET)
+            .expect("golden descriptors decode")
+    })
+}
+
+/// Starts the echo server and a gateway serving the generator's golden route table.
+pub async fn spawn_golden() -> TestApp {
+    spawn_table(crate::golden::ROUTES, golden_pool(), |_| {}).await
+}
+
+/// Starts the echo server (both fixture services) and a gateway serving `routes`.
+pub async fn spawn_table(
+    routes: &'static [RouteSpec],
+    pool: &'static DescriptorPool,
+    configure: impl FnOnce(&mut GatewayConfig),
+) -> TestApp {
+    let echo = EchoServer::<FixtureEcho>::default();
     let seen = echo.seen.clone();
+    let golden_echo = EchoServer::<GoldenEcho> {
+        seen: seen.clone(),
+        name: std::marker::PhantomData,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind echo");
@@ -402,6 +444,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(echo)
+            .add_service(golden_echo)
             .add_service(health_service)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -424,6 +467,10 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
             uri: format!("http://{echo_addr}"),
         },
         UpstreamSpec {
+            service: "echo.v1.EchoService".into(),
+            uri: format!("http://{echo_addr}"),
+        },
+        UpstreamSpec {
             service: "echo.v1.Down".into(),
             uri: format!("http://{closed_addr}"),
         },
@@ -433,7 +480,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
         ..GatewayConfig::default()
     };
     configure(&mut config);
-    let router = gateway::app(config, ROUTES, pool()).expect("routes resolve");
+    let router = gateway::app(config, routes, pool).expect("routes resolve");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind gateway");
@@ -449,6 +496,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
 
     TestApp {
         addr,
+        pool,
         seen,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _shutdown: vec![echo_stop, gateway_stop],
@@ -506,7 +554,10 @@ impl TestApp {
     pub fn last_upstream_request(&self) -> DynamicMessage {
         let seen = self.seen.lock().expect("not poisoned");
         let bytes = seen.last().expect("the upstream was called").clone();
-        let desc = pool().get_message_by_name(REQUEST).expect("fixture type");
+        let desc = self
+            .pool
+            .get_message_by_name(REQUEST)
+            .expect("fixture type");
         DynamicMessage::decode(desc, bytes).expect("a valid EchoRequest")
     }
 
@@ -516,16 +567,19 @@ impl TestApp {
     }
 }
 
-/// Builds an expected `echo.v1.EchoRequest` (or any fixture message) from its protobuf text
+/// Builds an expected `echo.v1.EchoRequest` of the gateway's fixture from its protobuf text
 /// format: independent of the JSON mapping under test.
-pub fn expected(message: &str, text: &str) -> DynamicMessage {
-    let desc = pool().get_message_by_name(message).expect("fixture type");
+pub fn echo_request(text: &str) -> DynamicMessage {
+    let desc = pool().get_message_by_name(REQUEST).expect("fixture type");
     DynamicMessage::parse_text_format(desc, text).expect("valid text format")
 }
 
-/// [`expected`] for the echo request type.
-pub fn echo_request(text: &str) -> DynamicMessage {
-    expected(REQUEST, text)
+/// [`echo_request`] for the generator's conformance fixture.
+pub fn golden_request(text: &str) -> DynamicMessage {
+    let desc = golden_pool()
+        .get_message_by_name(REQUEST)
+        .expect("fixture type");
+    DynamicMessage::parse_text_format(desc, text).expect("valid text format")
 }
 
 /// Asserts two messages are equal, showing both in the text format on failure (and treating

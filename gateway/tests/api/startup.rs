@@ -1,0 +1,105 @@
+//! Start-up: the route table resolves once, or the gateway refuses to start naming the route.
+
+use gateway::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+use gateway::{GatewayConfig, GatewayError};
+
+use crate::helpers::pool;
+
+const GOOD: RouteSpec = RouteSpec {
+    operation_id: "Echo_Get",
+    http_method: "GET",
+    template: "/v1/echo/{id}",
+    pattern: PathPattern {
+        segments: &[
+            Segment::Literal("v1"),
+            Segment::Literal("echo"),
+            Segment::Single,
+        ],
+        verb: None,
+    },
+    grpc_service: "echo.v1.Echo",
+    grpc_path: "/echo.v1.Echo/Echo",
+    input_type: "echo.v1.EchoRequest",
+    output_type: "echo.v1.EchoRequest",
+    path_params: &[PathParam {
+        field_path: &["id"],
+        first_segment: 2,
+        segment_count: Some(1),
+    }],
+    body: BodySpec::None,
+    response_body: None,
+    server_streaming: false,
+};
+
+static MISSING_TYPE: &[RouteSpec] = &[RouteSpec {
+    input_type: "echo.v1.Nope",
+    ..GOOD
+}];
+static MISSING_FIELD: &[RouteSpec] = &[RouteSpec {
+    path_params: &[PathParam {
+        field_path: &["book", "nope"],
+        first_segment: 2,
+        segment_count: Some(1),
+    }],
+    ..GOOD
+}];
+static REPEATED_PATH_FIELD: &[RouteSpec] = &[RouteSpec {
+    path_params: &[PathParam {
+        field_path: &["tags"],
+        first_segment: 2,
+        segment_count: Some(1),
+    }],
+    ..GOOD
+}];
+static MISSING_BODY_FIELD: &[RouteSpec] = &[RouteSpec {
+    body: BodySpec::Field("nope"),
+    ..GOOD
+}];
+static MISSING_RESPONSE_FIELD: &[RouteSpec] = &[RouteSpec {
+    response_body: Some("nope"),
+    ..GOOD
+}];
+
+fn start_error(routes: &'static [RouteSpec]) -> String {
+    match gateway::app(GatewayConfig::default(), routes, pool()) {
+        Ok(_) => panic!("the table should not resolve"),
+        Err(error @ GatewayError::Routes(_)) => error.to_string(),
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[tokio::test]
+async fn unresolvable_routes_fail_start_up_naming_the_route() {
+    for (routes, needle) in [
+        (MISSING_TYPE, "echo.v1.Nope"),
+        (MISSING_FIELD, "nope"),
+        (REPEATED_PATH_FIELD, "`tags`"),
+        (MISSING_BODY_FIELD, "body field `nope`"),
+        (MISSING_RESPONSE_FIELD, "response_body field `nope`"),
+    ] {
+        let message = start_error(routes);
+        assert!(
+            message.contains("GET /v1/echo/{id} (Echo_Get)"),
+            "{message}"
+        );
+        assert!(message.contains(needle), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_generated_shop_table_resolves() {
+    let pool = gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET)
+        .expect("generated descriptors decode");
+    let _router = gateway::app(GatewayConfig::default(), gateway::generated::ROUTES, &pool)
+        .expect("every generated route resolves");
+}
+
+#[tokio::test]
+async fn the_generated_golden_table_resolves() {
+    let _router = gateway::app(
+        GatewayConfig::default(),
+        crate::golden::ROUTES,
+        crate::helpers::golden_pool(),
+    )
+    .expect("every golden route resolves");
+}
