@@ -34,21 +34,66 @@ impl PgCluster {
     /// When the current user is root, the data directory is handed to the `postgres` user and
     /// the server binaries run as that user through `runuser`.
     pub fn start(data_dir: &Path, port: u16) -> anyhow::Result<Self> {
+        let cluster = Self::new(data_dir, port)?;
+        if !cluster.server_can_use_data_dir()? {
+            bail!(
+                "the `{SERVER_USER_WHEN_ROOT}` user cannot write {} (is a parent directory private to root?): \
+                 put the target directory somewhere it can reach, or use your own server through the DATABASE_URL variables",
+                data_dir.display()
+            );
+        }
+        cluster.init()?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Starts a cluster in the first of `candidates` the server user can write (when root, the
+    /// server runs as `postgres`, which cannot enter e.g. `/root/...`).
+    pub fn start_in_first_usable(candidates: &[PathBuf], port: u16) -> anyhow::Result<Self> {
+        for dir in candidates {
+            let cluster = Self::new(dir, port)?;
+            if cluster.server_can_use_data_dir()? {
+                cluster.init()?;
+                cluster.start_server()?;
+                return Ok(cluster);
+            }
+            // Only removes what server_can_use_data_dir just created (it is empty).
+            let _ = std::fs::remove_dir(dir);
+        }
+        bail!("the `{SERVER_USER_WHEN_ROOT}` user can write none of {candidates:?}")
+    }
+
+    fn new(data_dir: &Path, port: u16) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir()?;
         let run_as = if is_root()? {
             Some(SERVER_USER_WHEN_ROOT.to_owned())
         } else {
             None
         };
-        let cluster = Self {
+        Ok(Self {
             bin_dir,
             data_dir: data_dir.to_path_buf(),
             port,
             run_as,
+        })
+    }
+
+    /// Creates the data directory (handing it to the server user when root) and checks that
+    /// the server user can write it.
+    fn server_can_use_data_dir(&self) -> anyhow::Result<bool> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let Some(user) = &self.run_as else {
+            return Ok(true);
         };
-        cluster.init()?;
-        cluster.start_server()?;
-        Ok(cluster)
+        chown_to(&self.data_dir, user)?;
+        let status = Command::new("runuser")
+            .args(["-u", user, "--", "test", "-w"])
+            .arg(&self.data_dir)
+            .stderr(Stdio::null())
+            .status()
+            .context("running runuser (needed to run initdb as a non-root user)")?;
+        Ok(status.success())
     }
 
     /// The port the server listens on.
@@ -126,11 +171,6 @@ impl PgCluster {
     fn init(&self) -> anyhow::Result<()> {
         if self.data_dir.join("PG_VERSION").exists() {
             return Ok(());
-        }
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating {}", self.data_dir.display()))?;
-        if let Some(user) = &self.run_as {
-            chown_to(&self.data_dir, user)?;
         }
         let output = self
             .server_command("initdb")

@@ -29,10 +29,14 @@ pub fn server_url() -> anyhow::Result<String> {
 }
 
 fn start_throwaway_cluster() -> anyhow::Result<PgCluster> {
-    let dir = target_dir()
-        .join("test-pg")
-        .join(format!("{}-{}", std::process::id(), nanos()));
-    let cluster = PgCluster::start(&dir, free_port()?)
+    let id = format!("{}-{}", std::process::id(), nanos());
+    // target/ first; the temp dir when the server user cannot reach target/ (root running
+    // tests with a target dir under /root).
+    let candidates = [
+        target_dir().join("test-pg").join(&id),
+        std::env::temp_dir().join("shop-test-pg").join(&id),
+    ];
+    let cluster = PgCluster::start_in_first_usable(&candidates, free_port()?)
         .context("starting a throwaway PostgreSQL cluster (or set TEST_DATABASE_URL)")?;
     cluster.stop_and_remove_when_process_exits(std::process::id())?;
     Ok(cluster)
