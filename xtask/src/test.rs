@@ -18,6 +18,30 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "warnings",
     ]))?;
     crate::r#gen::run(&["--check".to_owned()])?;
+    validate_openapi()?;
     run_checked(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     Ok(())
+}
+
+/// Checks the published OpenAPI document with an independent validator (PyPI's
+/// `openapi-spec-validator`), so a document our own emitter believes valid is proven so.
+fn validate_openapi() -> anyhow::Result<()> {
+    let installed = std::process::Command::new("python3")
+        .args(["-c", "import openapi_spec_validator"])
+        .status()
+        .is_ok_and(|status| status.success());
+    anyhow::ensure!(
+        installed,
+        "the OpenAPI validator is missing: run `python3 -m pip install openapi-spec-validator`"
+    );
+    run_checked(
+        std::process::Command::new("python3")
+            .current_dir(crate::project_root())
+            .args([
+                "-m",
+                "openapi_spec_validator",
+                "openapi/openapi.json",
+                "openapi/openapi.yaml",
+            ]),
+    )
 }
