@@ -53,8 +53,13 @@ pub enum GatewayError {
     #[error("deadline exceeded after {0:?}")]
     DeadlineExceeded(std::time::Duration),
     /// The upstream answered with a non-OK gRPC status.
-    #[error("upstream status {}: {}", .0.code(), .0.message())]
-    Upstream(tonic::Status),
+    #[error("upstream status {}: {}", .status.code(), .status.message())]
+    Upstream {
+        /// The status as received.
+        status: tonic::Status,
+        /// Its `google.rpc.Status` details rendered as JSON (`Any` with `@type`).
+        details: Vec<serde_json::Value>,
+    },
     /// A gateway-side failure that is not the client's fault (the text is logged, not sent).
     #[error("internal error: {0}")]
     Internal(String),
@@ -99,7 +104,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => Code::ResourceExhausted,
             GatewayError::UpstreamUnavailable(_) => Code::Unavailable,
             GatewayError::DeadlineExceeded(_) => Code::DeadlineExceeded,
-            GatewayError::Upstream(status) => status.code(),
+            GatewayError::Upstream { status, .. } => status.code(),
             GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
                 Code::Internal
             }
@@ -119,10 +124,10 @@ impl GatewayError {
     /// The message sent to the client: never an internal upstream or gateway text.
     pub fn client_message(&self) -> String {
         match self {
-            GatewayError::Upstream(status) if hides_message(status.code()) => {
+            GatewayError::Upstream { status, .. } if hides_message(status.code()) => {
                 INTERNAL_MESSAGE.to_owned()
             }
-            GatewayError::Upstream(status) => status.message().to_owned(),
+            GatewayError::Upstream { status, .. } => status.message().to_owned(),
             GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
                 INTERNAL_MESSAGE.to_owned()
             }
@@ -136,16 +141,100 @@ impl GatewayError {
 pub(crate) struct StatusBody<'a> {
     code: i32,
     message: &'a str,
-    details: [serde_json::Value; 0],
+    details: &'a [serde_json::Value],
 }
 
-/// A `google.rpc.Status` JSON body (no details: the gateway's own errors carry none, and
-/// upstream details are not forwarded).
-pub(crate) fn status_body(code: Code, message: &str) -> StatusBody<'_> {
+/// A `google.rpc.Status` JSON body.
+pub(crate) fn status_body<'a>(
+    code: Code,
+    message: &'a str,
+    details: &'a [serde_json::Value],
+) -> StatusBody<'a> {
     StatusBody {
         code: code as i32,
         message,
-        details: [],
+        details,
+    }
+}
+
+/// `google.rpc.Status` as sent in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// One detail as JSON: the message's JSON with `@type` when `pool` knows the type, else
+/// `{"@type": ..., "value": <base64>}`.
+fn detail_json(any: RpcAny, pool: Option<&prost_reflect::DescriptorPool>) -> serde_json::Value {
+    use base64::Engine as _;
+    let name = any.type_url.rsplit('/').next().unwrap_or_default();
+    let known = pool
+        .and_then(|pool| pool.get_message_by_name(name))
+        .and_then(|desc| prost_reflect::DynamicMessage::decode(desc, any.value.as_slice()).ok())
+        .and_then(|message| {
+            message
+                .serialize_with_options(
+                    serde_json::value::Serializer,
+                    &prost_reflect::SerializeOptions::new(),
+                )
+                .ok()
+        });
+    match known {
+        Some(serde_json::Value::Object(fields)) => {
+            let mut object = serde_json::Map::with_capacity(fields.len() + 1);
+            object.insert("@type".into(), any.type_url.into());
+            object.extend(fields);
+            serde_json::Value::Object(object)
+        }
+        // Well-known types with a non-object JSON form.
+        Some(value) => serde_json::json!({ "@type": any.type_url, "value": value }),
+        None => serde_json::json!({
+            "@type": any.type_url,
+            "value": base64::engine::general_purpose::STANDARD.encode(&any.value),
+        }),
+    }
+}
+
+impl GatewayError {
+    /// An upstream status, its details decoded with `pool` where the types are known. Details
+    /// of codes whose message is hidden (INTERNAL, UNKNOWN, DATA_LOSS) are dropped too.
+    pub fn upstream(status: tonic::Status, pool: Option<&prost_reflect::DescriptorPool>) -> Self {
+        use prost::Message as _;
+        let details = if status.details().is_empty() || hides_message(status.code()) {
+            Vec::new()
+        } else {
+            RpcStatus::decode(status.details())
+                .map(|decoded| {
+                    decoded
+                        .details
+                        .into_iter()
+                        .map(|any| detail_json(any, pool))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        GatewayError::Upstream { status, details }
+    }
+
+    fn details(&self) -> &[serde_json::Value] {
+        match self {
+            GatewayError::Upstream { details, .. } => details,
+            _ => &[],
+        }
     }
 }
 
@@ -158,8 +247,8 @@ impl IntoResponse for GatewayError {
             tracing::debug!(error = %self, "request rejected");
         }
         let message = self.client_message();
-        let body =
-            serde_json::to_string(&status_body(self.code(), &message)).unwrap_or_else(|_| {
+        let body = serde_json::to_string(&status_body(self.code(), &message, self.details()))
+            .unwrap_or_else(|_| {
                 String::from(r#"{"code":13,"message":"internal error","details":[]}"#)
             });
         let mut response = (
@@ -176,7 +265,7 @@ impl IntoResponse for GatewayError {
         {
             response.headers_mut().insert(header::ALLOW, value);
         }
-        if let GatewayError::Upstream(status) = &self {
+        if let GatewayError::Upstream { status, .. } = &self {
             crate::transcode::response::copy_metadata(status.metadata(), response.headers_mut());
         }
         response
@@ -215,10 +304,10 @@ mod tests {
 
     #[test]
     fn internal_messages_are_hidden() {
-        let err = GatewayError::Upstream(tonic::Status::internal("db password wrong"));
+        let err = GatewayError::upstream(tonic::Status::internal("db password wrong"), None);
         assert_eq!(err.client_message(), "internal error");
         assert_eq!(err.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let err = GatewayError::Upstream(tonic::Status::not_found("user 7 not found"));
+        let err = GatewayError::upstream(tonic::Status::not_found("user 7 not found"), None);
         assert_eq!(err.client_message(), "user 7 not found");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
     }

@@ -221,3 +221,45 @@ async fn internal_messages_are_not_leaked() {
         assert!(!String::from_utf8_lossy(&response.body).contains("hunter2"));
     }
 }
+
+#[tokio::test]
+async fn upstream_details_are_rendered_as_any_json() {
+    let app = spawn_app().await;
+    let response = app
+        .send(
+            "GET",
+            "/v1/echo",
+            &[
+                ("grpc-metadata-echo-status", "3"),
+                ("grpc-metadata-echo-message", "bad title"),
+                ("grpc-metadata-echo-details", "1"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(response.status, 400);
+    assert_eq!(
+        response.json(),
+        serde_json::json!({
+            "code": 3,
+            "message": "bad title",
+            "details": [
+                {"@type": "type.googleapis.com/echo.v1.Book", "title": "t"},
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "value": "AQI="}
+            ]
+        })
+    );
+    // Hidden codes drop the details with the message.
+    let response = app
+        .send(
+            "GET",
+            "/v1/echo",
+            &[
+                ("grpc-metadata-echo-status", "13"),
+                ("grpc-metadata-echo-details", "1"),
+            ],
+            None,
+        )
+        .await;
+    response.assert_status(500, 13);
+}

@@ -247,11 +247,58 @@ impl Decoder for BytesCodec {
     }
 }
 
+/// `google.rpc.Status`, to send details.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+    #[prost(message, repeated, tag = "3")]
+    details: Vec<RpcAny>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcAny {
+    #[prost(string, tag = "1")]
+    type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
+}
+
+/// Two details: a type the gateway's descriptors know (`echo.v1.Book`) and one they do not.
+fn status_details(code: i32) -> Bytes {
+    use prost::Message as _;
+    let book = DynamicMessage::parse_text_format(
+        pool()
+            .get_message_by_name("echo.v1.Book")
+            .expect("fixture type"),
+        r#"title: "t""#,
+    )
+    .expect("valid text format");
+    let status = RpcStatus {
+        code,
+        message: String::new(),
+        details: vec![
+            RpcAny {
+                type_url: "type.googleapis.com/echo.v1.Book".into(),
+                value: book.encode_to_vec(),
+            },
+            RpcAny {
+                type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(),
+                value: vec![1, 2],
+            },
+        ],
+    };
+    Bytes::from(status.encode_to_vec())
+}
+
 /// Request metadata the echo server reports back as `seen-<key>` response metadata.
 const REPORTED: &[&str] = &["authorization", "x-request-id", "tenant", "grpc-timeout"];
 
 /// The generic echo service. Behaviour is steered through request metadata (sent by the tests
-/// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status,
+/// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status (`echo-details` adds details),
 /// `echo-sleep-ms` delays the answer.
 #[derive(Debug, Clone, Default)]
 struct EchoServer<N> {
@@ -299,6 +346,14 @@ async fn echo(
         let message = metadata_str(&request, "echo-message")
             .unwrap_or("")
             .to_owned();
+        if request.metadata().get("echo-details").is_some() {
+            return Err(Status::with_details_and_metadata(
+                Code::from(code),
+                message,
+                status_details(code),
+                reported,
+            ));
+        }
         return Err(Status::with_metadata(Code::from(code), message, reported));
     }
     let bytes = request.into_inner();
