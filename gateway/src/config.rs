@@ -56,3 +56,69 @@ impl Default for GatewayConfig {
         }
     }
 }
+
+/// Parses a duration flag: `500ms`, `10s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (number, unit) = value
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((value, ""), |at| value.split_at(at));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration such as 500ms, 10s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err(format!(
+            "`{value}` is not a duration such as 500ms, 10s or 2m"
+        )),
+    }
+}
+
+/// Parses a size flag: bytes, or with a `KiB`/`MiB` suffix (`4MiB`).
+pub fn parse_size(value: &str) -> Result<usize, String> {
+    let value = value.trim();
+    let (number, unit) = value
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((value, ""), |at| value.split_at(at));
+    let n: usize = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a size such as 65536, 512KiB or 4MiB"))?;
+    let factor = match unit {
+        "" | "B" => 1,
+        "KiB" => 1024,
+        "MiB" => 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "`{value}` is not a size such as 65536, 512KiB or 4MiB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("`{value}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("4MiB"), Ok(DEFAULT_BODY_LIMIT));
+        assert!(parse_size("4GB").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

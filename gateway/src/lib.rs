@@ -56,12 +56,15 @@ pub fn app(
         .iter()
         .map(|spec| route::compile_route(spec, pool, &config.upstreams))
         .collect::<Result<Vec<_>, _>>()?;
-    for route in compiled.iter().filter(|r| r.channel.is_none()) {
-        tracing::warn!(
-            service = route.spec.grpc_service,
-            route = route.spec.template,
-            "no upstream configured: the route answers 503"
-        );
+    let mut unserved: Vec<&str> = compiled
+        .iter()
+        .filter(|r| r.channel.is_none())
+        .map(|r| r.spec.grpc_service)
+        .collect();
+    unserved.sort_unstable();
+    unserved.dedup();
+    for service in unserved {
+        tracing::warn!(service, "no upstream configured: its routes answer 503");
     }
     let gateway = Arc::new(serve::Gateway {
         matcher: matcher::Matcher::new(routes.iter().map(|r| (r.http_method, r.pattern))),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use gateway::config::{parse_duration, parse_size};
 use gateway::{GatewayConfig, JsonNames, UpstreamSpec, Upstreams, generated};
 
 /// The generated OpenAPI documents, embedded when `cargo xtask gen` has written them.
@@ -37,12 +38,12 @@ struct Args {
     /// `users.v1.UserService=http://127.0.0.1:50051`. The env var takes a comma-separated list.
     #[arg(long = "upstream", env = "GATEWAY_UPSTREAMS", value_delimiter = ',')]
     upstreams: Vec<UpstreamSpec>,
-    /// Maximum request body size in bytes.
-    #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value_t = gateway::config::DEFAULT_BODY_LIMIT)]
+    /// Maximum request body size: bytes, or with a KiB/MiB suffix. Larger bodies get 413.
+    #[arg(long, env = "GATEWAY_BODY_LIMIT", default_value = "4MiB", value_parser = parse_size)]
     body_limit: usize,
-    /// Per-request deadline in milliseconds (a smaller client `Grpc-Timeout` wins).
-    #[arg(long, env = "GATEWAY_TIMEOUT_MS", default_value_t = 10_000)]
-    timeout: u64,
+    /// Per-request deadline (`500ms`, `10s`, `2m`); a smaller client `Grpc-Timeout` wins.
+    #[arg(long, env = "GATEWAY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
     /// Origin allowed by CORS (repeatable; `*` for any). None: CORS disabled.
     #[arg(
         long = "cors-origin",
@@ -87,7 +88,7 @@ async fn run(args: Args) -> Result<(), String> {
     let config = GatewayConfig {
         upstreams,
         body_limit: args.body_limit,
-        timeout: Duration::from_millis(args.timeout),
+        timeout: args.timeout,
         cors_origins: args.cors_origins,
         json_names: match args.json_names {
             Names::Proto => JsonNames::Proto,
