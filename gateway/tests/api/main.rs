@@ -1,5 +1,6 @@
 //! End-to-end tests over real sockets: HTTP client -> gateway -> echo gRPC server.
 
+mod binary;
 mod conformance;
 mod docs;
 mod errors;
