@@ -246,7 +246,12 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
         .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file());
     if let Some(dir) = on_path {
-        return Ok(dir);
+        // PATH often holds symlinks (e.g. /usr/local/bin/initdb -> /usr/lib/postgresql/15/bin/
+        // initdb) without the sibling tools; the real directory has them all.
+        let real = std::fs::canonicalize(dir.join("initdb"))
+            .ok()
+            .and_then(|initdb| initdb.parent().map(Path::to_path_buf));
+        return Ok(real.unwrap_or(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

@@ -7,6 +7,8 @@
 
 mod r#gen;
 mod test;
+mod ts_client;
+mod up;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "gen" => r#gen::run(rest),
         "test" => test::run(rest),
+        "up" => up::run(rest),
         other => {
             eprintln!("unknown command `{other}`\n{USAGE}");
             return ExitCode::from(2);

@@ -1,5 +1,7 @@
 //! Structured logging through `tracing`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -9,7 +11,10 @@ use crate::config::LogFormat;
 /// many places).
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: piped output (log collectors, `cargo xtask up`) stays plain.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     // Err only means a subscriber is already installed, which is fine.
     let _already_set = match format {
         LogFormat::Text => builder.try_init(),

@@ -1,0 +1,445 @@
+//! `cargo xtask up`: the whole stack on this machine, no Docker.
+//!
+//! Builds the binaries, starts a private PostgreSQL cluster under `target/xtask-pg` (unless
+//! `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and `PURCHASES_DATABASE_URL` are all given),
+//! creates the databases, starts every process in [`processes`] on fixed loopback ports, waits
+//! until each is ready, prints the addresses, and on Ctrl-C (or SIGTERM) stops the processes
+//! and the cluster. The services migrate their own databases at start-up.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use test_support::PgCluster;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::{cargo, project_root, run_checked};
+
+const USAGE: &str =
+    "usage: cargo xtask up [--users-port N] [--products-port N] [--purchases-port N] [--pg-port N]";
+
+/// How long a process may take to become ready (the services retry the database meanwhile).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a process gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The line the services log once health reports SERVING (see `shop_common::server`).
+const SERVING_LOG_LINE: &str = "health reports SERVING";
+
+/// Ports, overridable with flags.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    users: u16,
+    products: u16,
+    purchases: u16,
+    postgres: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self {
+            users: 50051,
+            products: 50052,
+            purchases: 50053,
+            postgres: 54329,
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> anyhow::Result<Ports> {
+    let mut ports = Ports::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let slot = match flag.as_str() {
+            "--users-port" => &mut ports.users,
+            "--products-port" => &mut ports.products,
+            "--purchases-port" => &mut ports.purchases,
+            "--pg-port" => &mut ports.postgres,
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        };
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a port\n{USAGE}"))?;
+        *slot = value
+            .parse()
+            .with_context(|| format!("{flag}: `{value}` is not a port"))?;
+    }
+    Ok(ports)
+}
+
+/// When a process counts as started.
+#[derive(Debug, Clone, Copy)]
+enum Ready {
+    /// It printed a line containing this text.
+    LogLine(&'static str),
+    /// Its port accepts TCP connections.
+    #[expect(
+        dead_code,
+        reason = "for the gateway entry, which has no readiness log line"
+    )]
+    PortAccepts,
+}
+
+/// One process of the stack.
+#[derive(Debug, Clone)]
+struct Process {
+    /// Cargo package that builds `binary`.
+    package: &'static str,
+    /// Binary name under `target/debug/`.
+    binary: &'static str,
+    /// Flags.
+    args: Vec<String>,
+    /// Environment on top of ours.
+    env: Vec<(&'static str, String)>,
+    /// Where it listens.
+    addr: SocketAddr,
+    /// What to print next to the address.
+    note: String,
+    ready: Ready,
+}
+
+/// Database URL per service: from the environment, or a database on our cluster.
+struct Databases {
+    users: String,
+    products: String,
+    purchases: String,
+}
+
+/// The stack, in start order. The gateway joins as one more entry, e.g. `binary: "gateway"`,
+/// `args: --listen 127.0.0.1:8080 --upstream users.v1.UserService=http://127.0.0.1:50051 ...`,
+/// `ready: Ready::PortAccepts`.
+fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
+    let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let service = |package, port, database: &str| Process {
+        package,
+        binary: package,
+        args: Vec::new(),
+        env: vec![
+            ("LISTEN_ADDR", addr(port).to_string()),
+            ("DATABASE_URL", database.to_owned()),
+        ],
+        addr: addr(port),
+        note: "gRPC, reflection and health".to_owned(),
+        ready: Ready::LogLine(SERVING_LOG_LINE),
+    };
+    let users = service("users-service", ports.users, &databases.users);
+    let products = service("products-service", ports.products, &databases.products);
+    let mut purchases = service("purchases-service", ports.purchases, &databases.purchases);
+    purchases
+        .env
+        .push(("USERS_SERVICE_URL", format!("http://{}", users.addr)));
+    purchases
+        .env
+        .push(("PRODUCTS_SERVICE_URL", format!("http://{}", products.addr)));
+    vec![users, products, purchases]
+}
+
+/// `cargo xtask up`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let ports = parse_args(args)?;
+    for (port, what, flag) in [
+        (ports.users, "users-service", "--users-port"),
+        (ports.products, "products-service", "--products-port"),
+        (ports.purchases, "purchases-service", "--purchases-port"),
+    ] {
+        ensure_port_free(port, what, flag)?;
+    }
+
+    // Build first: a compile error should not leave a cluster running.
+    let placeholder = Databases {
+        users: String::new(),
+        products: String::new(),
+        purchases: String::new(),
+    };
+    let mut build = cargo();
+    build.arg("build");
+    for process in processes(ports, &placeholder) {
+        build.args(["-p", process.package]);
+    }
+    run_checked(&mut build)?;
+
+    let (databases, _cluster) = databases(ports.postgres)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(supervise(processes(ports, &databases)))
+}
+
+fn ensure_port_free(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
+    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(_) => Ok(()),
+        Err(_) => bail!(
+            "port {port} ({what}) is already in use: stop whatever listens there (is another `cargo xtask up` running?) or pass {flag} <free port>"
+        ),
+    }
+}
+
+/// The three database URLs: all from the environment, or the missing ones on a private
+/// cluster under `target/xtask-pg` (started here, data kept between runs).
+/// The returned guard stops the cluster however we leave (error or Ctrl-C).
+fn databases(pg_port: u16) -> anyhow::Result<(Databases, ClusterGuard)> {
+    let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    let given = [
+        from_env("USERS_DATABASE_URL"),
+        from_env("PRODUCTS_DATABASE_URL"),
+        from_env("PURCHASES_DATABASE_URL"),
+    ];
+    let cluster = if given.iter().all(Option::is_some) {
+        None
+    } else {
+        let data_dir = target_dir().join("xtask-pg");
+        if !data_dir.join("postmaster.pid").exists() {
+            ensure_port_free(pg_port, "PostgreSQL", "--pg-port")?;
+        }
+        eprintln!(
+            "starting PostgreSQL in {} on port {pg_port}",
+            data_dir.display()
+        );
+        let cluster = PgCluster::start(&data_dir, pg_port)
+            .context("cannot start the private PostgreSQL cluster")?;
+        Some(cluster)
+    };
+    let cluster = ClusterGuard(cluster);
+    let [users, products, purchases] = given;
+    let url = |given: Option<String>, database: &str| -> anyhow::Result<String> {
+        match (given, &cluster.0) {
+            (Some(url), _) => Ok(url),
+            (None, Some(cluster)) => {
+                cluster.create_database(database)?;
+                Ok(cluster.url(database))
+            }
+            (None, None) => bail!("no URL for the {database} database and no cluster"),
+        }
+    };
+    let databases = Databases {
+        users: url(users, "users")?,
+        products: url(products, "products")?,
+        purchases: url(purchases, "purchases")?,
+    };
+    Ok((databases, cluster))
+}
+
+struct ClusterGuard(Option<PgCluster>);
+
+impl Drop for ClusterGuard {
+    fn drop(&mut self) {
+        if let Some(cluster) = &self.0 {
+            match cluster.stop() {
+                Ok(()) => eprintln!("stopped PostgreSQL ({})", cluster.data_dir().display()),
+                Err(err) => eprintln!("could not stop PostgreSQL: {err:#}"),
+            }
+        }
+    }
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => project_root().join(dir),
+        None => project_root().join("target"),
+    }
+}
+
+/// A started process and the means to stop it.
+struct Running {
+    name: &'static str,
+    stop: oneshot::Sender<()>,
+    watcher: JoinHandle<()>,
+}
+
+/// A process that exited without being asked to, with its exit status.
+type Exit = (&'static str, String);
+
+async fn supervise(processes: Vec<Process>) -> anyhow::Result<()> {
+    let (exits_tx, mut exits) = mpsc::unbounded_channel::<Exit>();
+    let mut running = Vec::new();
+    let mut outcome = start_all(&processes, &mut running, &exits_tx, &mut exits).await;
+    if outcome.is_ok() {
+        println!();
+        for process in &processes {
+            println!(
+                "  {:<18} http://{}  ({})",
+                process.binary, process.addr, process.note
+            );
+        }
+        println!("\nthe stack is up; press Ctrl-C to stop it\n");
+        outcome = tokio::select! {
+            () = shutdown_signal() => {
+                eprintln!("\nstopping the stack");
+                Ok(())
+            }
+            Some((name, status)) = exits.recv() => {
+                Err(anyhow::anyhow!("{name} exited unexpectedly ({status}); stopping the stack"))
+            }
+        };
+    }
+    stop_all(running).await;
+    outcome
+}
+
+async fn start_all(
+    processes: &[Process],
+    running: &mut Vec<Running>,
+    exits_tx: &mpsc::UnboundedSender<Exit>,
+    exits: &mut mpsc::UnboundedReceiver<Exit>,
+) -> anyhow::Result<()> {
+    let bin_dir = target_dir().join("debug");
+    for process in processes {
+        let mut command = Command::new(bin_dir.join(process.binary));
+        command
+            .args(&process.args)
+            .envs(process.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: Ctrl-C reaches only us, and we stop the children in order.
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", process.binary))?;
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let marker = match process.ready {
+            Ready::LogLine(line) => Some(line),
+            Ready::PortAccepts => None,
+        };
+        forward_output(process.binary, &mut child, marker, ready_tx);
+        let (stop, stop_rx) = oneshot::channel();
+        let watcher = tokio::spawn(watch_child(
+            process.binary,
+            child,
+            stop_rx,
+            exits_tx.clone(),
+        ));
+        running.push(Running {
+            name: process.binary,
+            stop,
+            watcher,
+        });
+
+        let ready = async {
+            match process.ready {
+                Ready::LogLine(_) => ready_rx.await.is_ok(),
+                Ready::PortAccepts => {
+                    wait_for_port(process.addr).await;
+                    true
+                }
+            }
+        };
+        tokio::select! {
+            ready = tokio::time::timeout(READY_TIMEOUT, ready) => match ready {
+                Ok(true) => {}
+                Ok(false) => bail!("{} closed its output before becoming ready", process.binary),
+                Err(_) => bail!("{} was not ready after {READY_TIMEOUT:?}; see its output above", process.binary),
+            },
+            Some((name, status)) = exits.recv() => {
+                bail!("{name} exited before the stack was up ({status}); see its output above")
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prints the child's output lines prefixed with its name; sends `ready` on the first line
+/// containing `marker`.
+fn forward_output(
+    name: &'static str,
+    child: &mut Child,
+    marker: Option<&'static str>,
+    ready: oneshot::Sender<()>,
+) {
+    fn pump(
+        name: &'static str,
+        stream: impl AsyncRead + Unpin + Send + 'static,
+        marker: Option<&'static str>,
+        mut ready: Option<oneshot::Sender<()>>,
+    ) {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                println!("[{name}] {line}");
+                if marker.is_some_and(|m| line.contains(m))
+                    && let Some(ready) = ready.take()
+                {
+                    let _ = ready.send(());
+                }
+            }
+        });
+    }
+    if let Some(stdout) = child.stdout.take() {
+        pump(name, stdout, marker, Some(ready));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        pump(name, stderr, None, None);
+    }
+}
+
+/// Owns the child: reports an exit nobody asked for on `exits`, or stops it (SIGTERM, then
+/// SIGKILL after a grace period) when `stop` fires.
+async fn watch_child(
+    name: &'static str,
+    mut child: Child,
+    stop: oneshot::Receiver<()>,
+    exits: mpsc::UnboundedSender<Exit>,
+) {
+    tokio::select! {
+        status = child.wait() => {
+            let status = status.map_or_else(|err| err.to_string(), |s| s.to_string());
+            let _ = exits.send((name, status));
+        }
+        _ = stop => {
+            if let Some(pid) = child.id() {
+                // std and tokio can only SIGKILL; SIGTERM lets the service drain and log.
+                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+            }
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+        }
+    }
+}
+
+async fn wait_for_port(addr: SocketAddr) {
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Stops the processes in reverse start order.
+async fn stop_all(running: Vec<Running>) {
+    for process in running.into_iter().rev() {
+        let _ = process.stop.send(());
+        match process.watcher.await {
+            Ok(()) => eprintln!("stopped {}", process.name),
+            Err(err) => eprintln!("stopping {} failed: {err}", process.name),
+        }
+    }
+}
