@@ -1,6 +1,7 @@
 //! The `gateway` binary: flags and environment -> [`gateway::GatewayConfig`], then serve the
 //! generated routes until SIGTERM or Ctrl-C.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -105,10 +106,17 @@ async fn run(args: Args) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("gateway listening on http://{local} (Swagger UI at http://{local}/docs)");
+    let mut banner =
+        format!("gateway listening on http://{local} (Swagger UI at http://{local}/docs)\n");
     for spec in &args.upstreams {
-        println!("  upstream {} -> {}", spec.service, spec.uri);
+        banner.push_str(&format!("  upstream {} -> {}\n", spec.service, spec.uri));
     }
+    // A closed stdout must not stop the server (println! would panic on EPIPE).
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -17,10 +17,9 @@ async fn prints_its_address_serves_and_stops_on_sigterm() {
         .spawn()
         .expect("binary starts");
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stdout = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
+    stdout.read_line(&mut line).expect("first line");
     let url = line
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
@@ -55,6 +54,7 @@ async fn prints_its_address_serves_and_stops_on_sigterm() {
         .expect("joined")
         .expect("waited");
     assert!(exit.success(), "{exit:?}");
+    drop(stdout);
 }
 
 #[test]
