@@ -2,8 +2,9 @@
 //! regenerate the gateway routes and the OpenAPI document from the protos.
 //!
 //! Defaults are this repository's: protos under `proto/proto` (every file except `google/**`),
-//! routes into `gateway/src/generated`, the document into `openapi/`. Relative paths are taken
-//! from the workspace root.
+//! routes into `gateway/src/generated`, the document into `openapi/`, and, when the document goes
+//! to `openapi/`, the TypeScript client's types into `clients/ts/src/generated/` (needs Node.js;
+//! see `ts_client`). Relative paths are taken from the workspace root.
 
 use std::path::PathBuf;
 
@@ -46,16 +47,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         proto_dirs.push(root.join("proto/proto"));
     }
 
+    let ts_client = openapi_out == root.join("openapi");
     let mut generator = build_support::Generator::new()
         .routes_out(out)
-        .openapi_out(openapi_out);
+        .openapi_out(openapi_out.clone());
     for dir in proto_dirs {
         generator = generator.proto_dir(dir);
     }
     if !files.is_empty() {
         generator = generator.files(files);
     }
-    let output = generator.generate()?;
+    let mut output = generator.generate()?;
+    if ts_client {
+        crate::ts_client::add_generated(&mut output, &openapi_out)?;
+    }
 
     let show = |path: &PathBuf| {
         path.strip_prefix(&root)
