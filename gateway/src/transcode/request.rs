@@ -22,7 +22,17 @@ fn deserialize_options() -> DeserializeOptions {
 }
 
 /// Deserializes `json` as a `desc` message; errors name the JSON path that failed.
+///
+/// The happy path runs without path tracking; only a failing body is parsed a second time with
+/// `serde_path_to_error` to say where it failed.
 fn message_from_json(desc: MessageDescriptor, json: &[u8]) -> Result<DynamicMessage, GatewayError> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    if let Ok(message) =
+        DynamicMessage::deserialize_with_options(desc.clone(), &mut de, &deserialize_options())
+        && de.end().is_ok()
+    {
+        return Ok(message);
+    }
     let mut de = serde_json::Deserializer::from_slice(json);
     let mut track = serde_path_to_error::Track::new();
     let result = DynamicMessage::deserialize_with_options(
@@ -30,20 +40,31 @@ fn message_from_json(desc: MessageDescriptor, json: &[u8]) -> Result<DynamicMess
         serde_path_to_error::Deserializer::new(&mut de, &mut track),
         &deserialize_options(),
     );
-    match result {
-        Ok(message) => {
-            de.end()
-                .map_err(|e| GatewayError::BadRequest(format!("invalid JSON body: {e}")))?;
-            Ok(message)
+    let error = match result.map(|_| de.end()) {
+        Ok(Ok(())) => {
+            return Err(GatewayError::BadRequest("invalid JSON body".to_owned()));
         }
-        Err(e) => {
-            let path = track.path().to_string();
-            Err(GatewayError::BadRequest(if path == "." || path == "?" {
-                format!("invalid JSON body: {e}")
-            } else {
-                format!("invalid JSON body at `{path}`: {e}")
-            }))
-        }
+        Ok(Err(e)) | Err(e) => e,
+    };
+    let path = track.path().to_string();
+    Err(GatewayError::BadRequest(if path == "." || path == "?" {
+        format!("invalid JSON body: {error}")
+    } else {
+        format!("invalid JSON body at `{path}`: {error}")
+    }))
+}
+
+/// The value for the common kinds whose text form needs no JSON mapping: strings, and integers
+/// written in plain decimal. `None` sends the value through the JSON mapping instead (which
+/// also produces the error message when it does not parse).
+fn direct_value(field: &FieldDescriptor, raw: &str) -> Option<Value> {
+    match field.kind() {
+        Kind::String => Some(Value::String(raw.to_owned())),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => raw.parse().ok().map(Value::I64),
+        Kind::Uint64 | Kind::Fixed64 => raw.parse().ok().map(Value::U64),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => raw.parse().ok().map(Value::I32),
+        Kind::Uint32 | Kind::Fixed32 => raw.parse().ok().map(Value::U32),
+        _ => None,
     }
 }
 
@@ -208,9 +229,13 @@ fn apply_path(
                 bound.name
             ))
         };
-        let json = json_for(&bound.leaf, &decoded).map_err(invalid)?;
-        let parent = bound.leaf.parent_message();
-        let value = parse_value(parent, &bound.leaf, json).map_err(invalid)?;
+        let value = match direct_value(&bound.leaf, &decoded) {
+            Some(value) => value,
+            None => {
+                let json = json_for(&bound.leaf, &decoded).map_err(invalid)?;
+                parse_value(bound.leaf.parent_message(), &bound.leaf, json).map_err(invalid)?
+            }
+        };
         set_at(message, &bound.parents, &bound.leaf, value)?;
     }
     Ok(())
@@ -303,22 +328,36 @@ fn apply_query(
         if field.leaf.is_map() {
             return Err(invalid("a map field cannot be set from the query".into()));
         }
-        let json = if field.leaf.is_list() {
-            serde_json::Value::Array(
-                field
-                    .values
-                    .iter()
-                    .map(|v| json_for(&field.leaf, v))
-                    .collect::<Result<_, _>>()
-                    .map_err(invalid)?,
-            )
+        // A singular field given several times takes the last value.
+        let last = field.values.last().map(String::as_str).unwrap_or("");
+        let direct = if field.leaf.is_list() {
+            field
+                .values
+                .iter()
+                .map(|v| direct_value(&field.leaf, v))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::List)
         } else {
-            // A singular field given several times takes the last value.
-            let last = field.values.last().map(String::as_str).unwrap_or("");
-            json_for(&field.leaf, last).map_err(invalid)?
+            direct_value(&field.leaf, last)
         };
-        let parent = field.leaf.parent_message();
-        let value = parse_value(parent, &field.leaf, json).map_err(invalid)?;
+        let value = match direct {
+            Some(value) => value,
+            None => {
+                let json = if field.leaf.is_list() {
+                    serde_json::Value::Array(
+                        field
+                            .values
+                            .iter()
+                            .map(|v| json_for(&field.leaf, v))
+                            .collect::<Result<_, _>>()
+                            .map_err(invalid)?,
+                    )
+                } else {
+                    json_for(&field.leaf, last).map_err(invalid)?
+                };
+                parse_value(field.leaf.parent_message(), &field.leaf, json).map_err(invalid)?
+            }
+        };
         set_at(message, &field.parents, &field.leaf, value)?;
     }
     Ok(())
