@@ -62,7 +62,14 @@ impl std::fmt::Debug for Database {
 
 impl Database {
     /// A pool for `config.url`; no connection is opened yet.
+    ///
+    /// Fails at once (rather than after the start-up retries) if the URL is not a PostgreSQL
+    /// URL.
     pub fn new(config: &DatabaseConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            config.url.starts_with("postgres://") || config.url.starts_with("postgresql://"),
+            "the database URL must start with postgres:// or postgresql://"
+        );
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(config.url.clone());
         let pool = Pool::builder(manager)
             .max_size(config.max_connections)

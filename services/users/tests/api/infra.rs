@@ -97,3 +97,34 @@ async fn stops_gracefully_on_shutdown() {
         .expect("stops promptly")
         .expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gives_up_when_the_database_stays_unreachable_past_the_startup_timeout() {
+    let port = test_support::free_port().expect("port");
+    let mut database =
+        shop_common::DatabaseConfig::new(format!("postgres://postgres@127.0.0.1:{port}/none"));
+    database.startup_timeout = Duration::from_millis(300);
+    let app = users_service::Application::build(users_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database,
+    })
+    .await
+    .expect("build");
+    let never = std::future::pending::<()>();
+    let err = tokio::time::timeout(Duration::from_secs(15), app.run_until(never))
+        .await
+        .expect("gives up in time")
+        .expect_err("start-up fails");
+    assert!(format!("{err:#}").contains("unreachable"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_database_url_fails_at_build() {
+    let err = users_service::Application::build(users_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: shop_common::DatabaseConfig::new("mysql://nope"),
+    })
+    .await
+    .expect_err("bad url");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+}
