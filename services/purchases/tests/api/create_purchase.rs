@@ -182,3 +182,52 @@ async fn an_upstream_that_never_answers_hits_the_deadline_as_unavailable() {
     let _ = stop.send(());
     server.await.expect("join").expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recovers_when_a_stopped_upstream_comes_back() {
+    let mut stack = spawn_stack().await;
+    let user = stack.create_user("John Doe", "john@example.com").await;
+    let product = stack.create_product("Laptop", 1299.99).await;
+    stack
+        .client()
+        .create_purchase(request(user.id, product.id))
+        .await
+        .expect("works while users is up");
+
+    stack.users.stop().await;
+    let status = stack
+        .client()
+        .create_purchase(request(user.id, product.id))
+        .await
+        .expect_err("users down");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+    // Users comes back on the same address, same database.
+    let app = users_service::Application::build(users_service::Config {
+        listen_addr: stack.users.addr,
+        database: shop_common::DatabaseConfig::new(stack.users.db.url()),
+    })
+    .await
+    .expect("rebind the users port");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.users.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    test_support::wait_until_serving(channel, "", Duration::from_secs(30))
+        .await
+        .expect("SERVING again");
+
+    stack
+        .client()
+        .create_purchase(request(user.id, product.id))
+        .await
+        .expect("works again once users is back");
+    assert_eq!(stack.stored_purchases().await, 2);
+    let _ = stop.send(());
+    server.await.expect("join").expect("clean stop");
+}
