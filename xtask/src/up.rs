@@ -20,8 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::{cargo, project_root, run_checked};
 
-const USAGE: &str =
-    "usage: cargo xtask up [--users-port N] [--products-port N] [--purchases-port N] [--pg-port N]";
+const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--pg-port N]";
 
 /// How long a process may take to become ready (the services retry the database meanwhile).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -35,6 +34,7 @@ const SERVING_LOG_LINE: &str = "health reports SERVING";
 /// Ports, overridable with flags.
 #[derive(Debug, Clone, Copy)]
 struct Ports {
+    gateway: u16,
     users: u16,
     products: u16,
     purchases: u16,
@@ -44,6 +44,7 @@ struct Ports {
 impl Default for Ports {
     fn default() -> Self {
         Self {
+            gateway: 8080,
             users: 50051,
             products: 50052,
             purchases: 50053,
@@ -57,6 +58,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Ports> {
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let slot = match flag.as_str() {
+            "--gateway-port" => &mut ports.gateway,
             "--users-port" => &mut ports.users,
             "--products-port" => &mut ports.products,
             "--purchases-port" => &mut ports.purchases,
@@ -78,12 +80,9 @@ fn parse_args(args: &[String]) -> anyhow::Result<Ports> {
 enum Ready {
     /// It printed a line containing this text.
     LogLine(&'static str),
-    /// Its port accepts TCP connections.
-    #[expect(
-        dead_code,
-        reason = "for the gateway entry, which has no readiness log line"
-    )]
-    PortAccepts,
+    /// `GET <path>` on its address answers 200 (the gateway's `/readyz`: every upstream
+    /// reports SERVING).
+    HttpOk(&'static str),
 }
 
 /// One process of the stack.
@@ -111,9 +110,7 @@ struct Databases {
     purchases: String,
 }
 
-/// The stack, in start order. The gateway joins as one more entry, e.g. `binary: "gateway"`,
-/// `args: --listen 127.0.0.1:8080 --upstream users.v1.UserService=http://127.0.0.1:50051 ...`,
-/// `ready: Ready::PortAccepts`.
+/// The stack, in start order: the services, then the gateway in front of them.
 fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let service = |package, port, database: &str| Process {
@@ -137,13 +134,33 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     purchases
         .env
         .push(("PRODUCTS_SERVICE_URL", format!("http://{}", products.addr)));
-    vec![users, products, purchases]
+    let gateway_addr = addr(ports.gateway);
+    let mut gateway_args = vec!["--listen".to_owned(), gateway_addr.to_string()];
+    for (service, upstream) in [
+        ("users.v1.UserService", &users),
+        ("products.v1.ProductService", &products),
+        ("purchases.v1.PurchaseService", &purchases),
+    ] {
+        gateway_args.push("--upstream".to_owned());
+        gateway_args.push(format!("{service}=http://{}", upstream.addr));
+    }
+    let gateway = Process {
+        package: "gateway",
+        binary: "gateway",
+        args: gateway_args,
+        env: Vec::new(),
+        addr: gateway_addr,
+        note: format!("REST/JSON; Swagger UI at http://{gateway_addr}/docs"),
+        ready: Ready::HttpOk("/readyz"),
+    };
+    vec![users, products, purchases, gateway]
 }
 
 /// `cargo xtask up`.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let ports = parse_args(args)?;
     for (port, what, flag) in [
+        (ports.gateway, "gateway", "--gateway-port"),
         (ports.users, "users-service", "--users-port"),
         (ports.products, "products-service", "--products-port"),
         (ports.purchases, "purchases-service", "--purchases-port"),
@@ -308,7 +325,7 @@ async fn start_all(
         let (ready_tx, ready_rx) = oneshot::channel();
         let marker = match process.ready {
             Ready::LogLine(line) => Some(line),
-            Ready::PortAccepts => None,
+            Ready::HttpOk(_) => None,
         };
         forward_output(process.binary, &mut child, marker, ready_tx);
         let (stop, stop_rx) = oneshot::channel();
@@ -327,8 +344,8 @@ async fn start_all(
         let ready = async {
             match process.ready {
                 Ready::LogLine(_) => ready_rx.await.is_ok(),
-                Ready::PortAccepts => {
-                    wait_for_port(process.addr).await;
+                Ready::HttpOk(path) => {
+                    wait_for_http_ok(process.addr, path).await;
                     true
                 }
             }
@@ -407,10 +424,25 @@ async fn watch_child(
     }
 }
 
-async fn wait_for_port(addr: SocketAddr) {
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Polls `GET path` until it answers 200. A hand-written HTTP/1.1 request keeps xtask free of
+/// an HTTP client dependency for this one probe.
+async fn wait_for_http_ok(addr: SocketAddr, path: &str) {
+    while !http_ok(addr, path).await {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+async fn http_ok(addr: SocketAddr, path: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut status_line = [0u8; 12];
+    stream.read_exact(&mut status_line).await.is_ok() && status_line.ends_with(b" 200")
 }
 
 async fn shutdown_signal() {
