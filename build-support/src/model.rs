@@ -43,6 +43,8 @@ pub struct Service {
     pub description: Option<String>,
     /// The bound methods, in declaration order.
     pub methods: Vec<Method>,
+    /// Marked `(gateway.v1.gateway_implemented)`: no upstream serves it; every method composes.
+    pub gateway_implemented: bool,
 }
 
 /// A gRPC method with at least one HTTP binding.
@@ -62,6 +64,47 @@ pub struct Method {
     pub server_streaming: bool,
     /// The rule itself first, then its additional bindings.
     pub bindings: Vec<Binding>,
+    /// `(gateway.v1.compose)`: the gateway answers by calling other RPCs.
+    pub compose: Option<Composition>,
+}
+
+/// A composite method's calls (`gateway.v1.Composition`), validated.
+#[derive(Debug, Clone)]
+pub struct Composition {
+    /// The calls, in declaration order (which also decides which failure is reported).
+    pub parts: Vec<Part>,
+}
+
+/// One call of a composite method.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// The top-level response field it fills.
+    pub field: FieldRef,
+    /// The called service's full name (the upstream).
+    pub service: String,
+    /// The called method's full protobuf name (`users.v1.UserService.GetUser`).
+    pub method: String,
+    /// The called method's gRPC path.
+    pub grpc_path: String,
+    /// The called method's request message.
+    pub input_type: String,
+    /// The called method's response message.
+    pub output_type: String,
+    /// Composite request fields copied into the call's request.
+    pub request: Vec<FieldMapping>,
+    /// The field path taken from the call's response; empty for the whole response.
+    pub take: Vec<String>,
+    /// NOT_FOUND leaves the field unset instead of failing the request.
+    pub optional: bool,
+}
+
+/// One request field copied from the composite request into a call's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldMapping {
+    /// Field path in the composite request.
+    pub from: Vec<String>,
+    /// Field path in the call's request.
+    pub to: Vec<String>,
 }
 
 /// One HTTP binding of a method.
@@ -244,6 +287,11 @@ fn is_scalar_well_known(full_name: &str) -> bool {
         )
 }
 
+/// The service option marking a service the gateway implements itself.
+const GATEWAY_IMPLEMENTED: &str = "gateway.v1.gateway_implemented";
+/// The method option declaring a composite method.
+const COMPOSE: &str = "gateway.v1.compose";
+
 const FIELD_BEHAVIOR_REQUIRED: i32 = 2;
 const FIELD_BEHAVIOR_OUTPUT_ONLY: i32 = 3;
 
@@ -268,6 +316,13 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
         *short_names.entry(service.name()).or_default() += 1;
     }
 
+    // The services the gateway has an upstream for: a composition may call only these.
+    let callable: BTreeSet<String> = pool_services
+        .iter()
+        .filter(|s| !builder.gateway_implemented(s))
+        .map(|s| s.full_name().to_owned())
+        .collect();
+
     for service in &pool_services {
         let prefix = if short_names.get(service.name()).copied().unwrap_or(0) > 1 {
             service.full_name().replace('.', "_")
@@ -276,7 +331,7 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
         };
         let mut methods = Vec::new();
         for method in service.methods() {
-            if let Some(m) = builder.method(service, &method, &prefix)? {
+            if let Some(m) = builder.method(service, &method, &prefix, &callable)? {
                 methods.push(m);
             }
         }
@@ -291,6 +346,7 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
                 .comments
                 .get(service.parent_file().name(), service.path()),
             methods,
+            gateway_implemented: builder.gateway_implemented(service),
         });
     }
 
@@ -392,6 +448,8 @@ struct Builder {
     comments: Comments,
     http: Option<ExtensionDescriptor>,
     field_behavior: Option<ExtensionDescriptor>,
+    gateway_implemented: Option<ExtensionDescriptor>,
+    compose: Option<ExtensionDescriptor>,
 }
 
 /// The parts of one `HttpRule` the model reads.
@@ -409,7 +467,18 @@ impl Builder {
             comments: Comments::new(pool),
             http: pool.get_extension_by_name("google.api.http"),
             field_behavior: pool.get_extension_by_name("google.api.field_behavior"),
+            gateway_implemented: pool.get_extension_by_name(GATEWAY_IMPLEMENTED),
+            compose: pool.get_extension_by_name(COMPOSE),
         }
+    }
+
+    /// Whether the service is marked `(gateway.v1.gateway_implemented) = true`.
+    fn gateway_implemented(&self, service: &ServiceDescriptor) -> bool {
+        let Some(ext) = &self.gateway_implemented else {
+            return false;
+        };
+        let options = service.options();
+        options.has_extension(ext) && options.get_extension(ext).as_bool() == Some(true)
     }
 
     fn method(
@@ -417,19 +486,47 @@ impl Builder {
         service: &ServiceDescriptor,
         method: &MethodDescriptor,
         prefix: &str,
+        callable: &BTreeSet<String>,
     ) -> Result<Option<Method>, Error> {
-        let Some(http) = &self.http else {
-            return Ok(None);
-        };
-        let options = method.options();
-        if !options.has_extension(http) {
-            return Ok(None);
-        }
         let fail = |message: String| Error::Binding {
             file: service.parent_file().name().to_owned(),
             service: service.full_name().to_owned(),
             method: method.name().to_owned(),
             message,
+        };
+        let options = method.options();
+        let composition = match &self.compose {
+            Some(ext) if options.has_extension(ext) => {
+                Some(options.get_extension(ext).into_owned())
+            }
+            _ => None,
+        };
+        let implemented = self.gateway_implemented(service);
+        let has_http = self
+            .http
+            .as_ref()
+            .is_some_and(|http| options.has_extension(http));
+        match (implemented, composition.is_some(), has_http) {
+            (false, false, false) => return Ok(None),
+            (true, false, _) => {
+                return Err(fail(format!(
+                    "the service is `({GATEWAY_IMPLEMENTED})`, so every method needs `({COMPOSE})`: no upstream serves it"
+                )));
+            }
+            (false, true, _) => {
+                return Err(fail(format!(
+                    "`({COMPOSE})` is only allowed in a service marked `({GATEWAY_IMPLEMENTED}) = true`"
+                )));
+            }
+            (true, true, false) => {
+                return Err(fail(format!(
+                    "a `({COMPOSE})` method needs a `google.api.http` binding"
+                )));
+            }
+            _ => {}
+        }
+        let Some(http) = &self.http else {
+            return Ok(None);
         };
         if method.is_client_streaming() {
             return Err(fail(if method.is_server_streaming() {
@@ -456,6 +553,10 @@ impl Builder {
             rules.push(extra);
         }
 
+        let compose = composition
+            .map(|value| self.composition(method, &value, callable))
+            .transpose()
+            .map_err(&fail)?;
         let input = method.input();
         let output = method.output();
         let mut bindings = Vec::new();
@@ -480,7 +581,144 @@ impl Builder {
                 .get(method.parent_file().name(), method.path()),
             server_streaming: method.is_server_streaming(),
             bindings,
+            compose,
         }))
+    }
+
+    /// Resolves and checks a `gateway.v1.Composition` for the composite method `method`.
+    fn composition(
+        &self,
+        method: &MethodDescriptor,
+        value: &Value,
+        callable: &BTreeSet<String>,
+    ) -> Result<Composition, String> {
+        if method.is_server_streaming() {
+            return Err(format!("a `({COMPOSE})` method cannot stream its response"));
+        }
+        let Value::Message(composition) = value else {
+            return Err(format!("`({COMPOSE})` is not a gateway.v1.Composition"));
+        };
+        let pool = method.parent_pool();
+        let input = method.input();
+        let output = method.output();
+        let mut parts = Vec::new();
+        for part in messages(composition, "parts") {
+            let text = |name: &str| string_field(&part, name);
+            let field_name = text("field");
+            let what = format!("compose part `{field_name}`");
+            if field_name.is_empty() || field_name.contains('.') {
+                return Err(format!(
+                    "{what}: `field` must name a top-level field of {}",
+                    output.full_name()
+                ));
+            }
+            if parts.iter().any(|p: &Part| p.field.path[0] == field_name) {
+                return Err(format!("{what}: two parts fill the same field"));
+            }
+            let field = self
+                .resolve(&output, std::slice::from_ref(&field_name))
+                .map_err(|m| format!("{what}: field: {m}"))?;
+
+            let full = text("method");
+            let called = full
+                .rsplit_once('.')
+                .and_then(|(service, name)| {
+                    pool.get_service_by_name(service)
+                        .and_then(|s| s.methods().find(|m| m.name() == name))
+                })
+                .ok_or_else(|| {
+                    format!("{what}: no method `{full}` (give `package.Service.Method`)")
+                })?;
+            let service = called.parent_service();
+            if !callable.contains(service.full_name()) {
+                return Err(format!(
+                    "{what}: `{full}` is not reachable by the gateway: {} must be declared in the input protos and not be gateway-implemented",
+                    service.full_name()
+                ));
+            }
+            if called.is_client_streaming() || called.is_server_streaming() {
+                return Err(format!(
+                    "{what}: `{full}` is a streaming method; only unary methods compose"
+                ));
+            }
+            let called_input = called.input();
+            let called_output = called.output();
+
+            let mut request: Vec<FieldMapping> = Vec::new();
+            for mapping in messages(&part, "request") {
+                let from = split_path(&string_field(&mapping, "from"));
+                let to = split_path(&string_field(&mapping, "to"));
+                let source = self
+                    .resolve(&input, &from)
+                    .map_err(|m| format!("{what}: request `from: \"{}\"`: {m}", from.join(".")))?;
+                let target = self
+                    .resolve(&called_input, &to)
+                    .map_err(|m| format!("{what}: request `to: \"{}\"`: {m}", to.join(".")))?;
+                if source.ty != target.ty || source.label != target.label {
+                    return Err(format!(
+                        "{what}: request field `{}` ({}) does not have the type of `{}` ({}) in {}",
+                        from.join("."),
+                        describe(&source),
+                        to.join("."),
+                        describe(&target),
+                        called_input.full_name()
+                    ));
+                }
+                if request.iter().any(|m| m.to == to) {
+                    return Err(format!(
+                        "{what}: `{}` of {} is mapped twice",
+                        to.join("."),
+                        called_input.full_name()
+                    ));
+                }
+                request.push(FieldMapping { from, to });
+            }
+
+            let take = split_path(&text("take"));
+            let taken = if take.is_empty() {
+                FieldRef {
+                    path: Vec::new(),
+                    ty: FieldType::Message(called_output.full_name().to_owned()),
+                    label: Label::Singular,
+                    description: None,
+                    required: false,
+                }
+            } else {
+                self.resolve(&called_output, &take)
+                    .map_err(|m| format!("{what}: take: {m}"))?
+            };
+            if taken.ty != field.ty || taken.label != field.label {
+                let source = if take.is_empty() {
+                    format!("the whole {}", called_output.full_name())
+                } else {
+                    format!("`{}` of {}", take.join("."), called_output.full_name())
+                };
+                return Err(format!(
+                    "{what}: takes {source} ({}), but `{field_name}` of {} is {}",
+                    describe(&taken),
+                    output.full_name(),
+                    describe(&field)
+                ));
+            }
+            parts.push(Part {
+                field,
+                service: service.full_name().to_owned(),
+                method: full,
+                grpc_path: format!("/{}/{}", service.full_name(), called.name()),
+                input_type: called_input.full_name().to_owned(),
+                output_type: called_output.full_name().to_owned(),
+                request,
+                take,
+                optional: part
+                    .get_field_by_name("optional")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+            });
+        }
+        if parts.is_empty() {
+            return Err(format!("`({COMPOSE})` has no parts"));
+        }
+        Ok(Composition { parts })
     }
 
     fn binding(
@@ -827,6 +1065,67 @@ fn read_rule(rule: &DynamicMessage) -> Result<Rule, String> {
         response_body: text("response_body"),
         additional,
     })
+}
+
+/// The messages of a repeated message field of `message` (empty when unset).
+fn messages(message: &DynamicMessage, name: &str) -> Vec<DynamicMessage> {
+    match message.get_field_by_name(name).map(|v| v.into_owned()) {
+        Some(Value::List(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A string field of `message` (empty when unset).
+fn string_field(message: &DynamicMessage, name: &str) -> String {
+    message
+        .get_field_by_name(name)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `a.b` -> `["a", "b"]`; `""` -> `[]`.
+fn split_path(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('.').map(str::to_owned).collect()
+    }
+}
+
+/// A field's type for error messages: `int64`, `repeated string`, `users.v1.User`.
+fn describe(field: &FieldRef) -> String {
+    let ty = match &field.ty {
+        FieldType::Bool => "bool".to_owned(),
+        FieldType::Int32 => "int32".to_owned(),
+        FieldType::Uint32 => "uint32".to_owned(),
+        FieldType::Int64 => "int64".to_owned(),
+        FieldType::Uint64 => "uint64".to_owned(),
+        FieldType::Float => "float".to_owned(),
+        FieldType::Double => "double".to_owned(),
+        FieldType::String => "string".to_owned(),
+        FieldType::Bytes => "bytes".to_owned(),
+        FieldType::Enum(name) | FieldType::Message(name) => name.clone(),
+    };
+    match &field.label {
+        Label::Singular => ty,
+        Label::Repeated => format!("repeated {ty}"),
+        Label::Map(key) => format!(
+            "map<{}, {ty}>",
+            describe(&FieldRef {
+                path: Vec::new(),
+                ty: key.clone(),
+                label: Label::Singular,
+                description: None,
+                required: false,
+            })
+        ),
+    }
 }
 
 fn label(field: &FieldDescriptor) -> Label {

@@ -10,7 +10,7 @@ use quote::{format_ident, quote};
 
 use crate::Error;
 use crate::httprule::PatternSegment;
-use crate::model::{Api, Binding, Body, Method, Service};
+use crate::model::{Api, Binding, Body, Method, Part, Service};
 
 /// The file name the descriptor set is written to, next to the routes module.
 pub const DESCRIPTOR_SET_FILE: &str = "descriptor_set.bin";
@@ -32,10 +32,27 @@ pub fn emit(api: &Api) -> Result<String, Error> {
                       named above: one [`RouteSpec`] per binding, and the descriptor set they were \
                       generated from.";
     let descriptor_file = DESCRIPTOR_SET_FILE;
+    // Only what the table uses, so that the generated module has no unused imports.
+    let composes = api
+        .services
+        .iter()
+        .any(|s| s.methods.iter().any(|m| m.compose.is_some()));
+    let uses = if composes {
+        quote!(
+            use crate::spec::{
+                BodySpec, ComposePart, ComposeSpec, FieldMapping, PathParam, PathPattern,
+                RouteSpec, Segment,
+            };
+        )
+    } else {
+        quote!(
+            use crate::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+        )
+    };
     let tokens = quote! {
         #![doc = #module_doc]
 
-        use crate::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+        #uses
 
         /// Every HTTP binding, in a stable order: services by name, methods in declaration order,
         /// each rule before its `additional_bindings`.
@@ -118,6 +135,13 @@ fn route_const(
     let input_type = &method.input_type;
     let output_type = &method.output_type;
     let server_streaming = method.server_streaming;
+    let compose = match &method.compose {
+        Some(composition) => {
+            let parts = composition.parts.iter().map(compose_part);
+            quote!(Some(&ComposeSpec { parts: &[#(#parts),*] }))
+        }
+        None => quote!(None),
+    };
     quote! {
         #(#docs)*
         pub const #name: RouteSpec = RouteSpec {
@@ -133,7 +157,35 @@ fn route_const(
             body: #body,
             response_body: #response_body,
             server_streaming: #server_streaming,
+            compose: #compose,
         };
+    }
+}
+
+fn compose_part(part: &Part) -> TokenStream {
+    let field = &part.field.path[0];
+    let grpc_service = &part.service;
+    let grpc_path = &part.grpc_path;
+    let input_type = &part.input_type;
+    let output_type = &part.output_type;
+    let request = part.request.iter().map(|mapping| {
+        let from = &mapping.from;
+        let to = &mapping.to;
+        quote!(FieldMapping { from: &[#(#from),*], to: &[#(#to),*] })
+    });
+    let take = &part.take;
+    let optional = part.optional;
+    quote! {
+        ComposePart {
+            field: #field,
+            grpc_service: #grpc_service,
+            grpc_path: #grpc_path,
+            input_type: #input_type,
+            output_type: #output_type,
+            request: &[#(#request),*],
+            take: &[#(#take),*],
+            optional: #optional,
+        }
     }
 }
 

@@ -63,6 +63,16 @@ pub enum GatewayError {
     /// A gateway-side failure that is not the client's fault (the text is logged, not sent).
     #[error("internal error: {0}")]
     Internal(String),
+    /// One call of a composite route failed: answered as that failure, its message prefixed
+    /// with the part's response field (`user: ...`).
+    #[error("{part}: {source}")]
+    Part {
+        /// The composite response field the failed call was to fill.
+        part: String,
+        /// The call's failure.
+        #[source]
+        source: Box<GatewayError>,
+    },
 }
 
 /// The HTTP status for a gRPC code: the single table from DESIGN.md.
@@ -105,6 +115,7 @@ impl GatewayError {
             GatewayError::UpstreamUnavailable(_) => Code::Unavailable,
             GatewayError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             GatewayError::Upstream { status, .. } => status.code(),
+            GatewayError::Part { source, .. } => source.code(),
             GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
                 Code::Internal
             }
@@ -117,6 +128,7 @@ impl GatewayError {
         match self {
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::Part { source, .. } => source.status(),
             other => http_status(other.code()),
         }
     }
@@ -131,6 +143,7 @@ impl GatewayError {
             GatewayError::Config(_) | GatewayError::Routes(_) | GatewayError::Internal(_) => {
                 INTERNAL_MESSAGE.to_owned()
             }
+            GatewayError::Part { part, source } => format!("{part}: {}", source.client_message()),
             other => other.to_string(),
         }
     }
@@ -233,7 +246,17 @@ impl GatewayError {
     fn details(&self) -> &[serde_json::Value] {
         match self {
             GatewayError::Upstream { details, .. } => details,
+            GatewayError::Part { source, .. } => source.details(),
             _ => &[],
+        }
+    }
+
+    /// The upstream status behind this error, if an upstream answered.
+    fn upstream_status(&self) -> Option<&tonic::Status> {
+        match self {
+            GatewayError::Upstream { status, .. } => Some(status),
+            GatewayError::Part { source, .. } => source.upstream_status(),
+            _ => None,
         }
     }
 }
@@ -265,7 +288,7 @@ impl IntoResponse for GatewayError {
         {
             response.headers_mut().insert(header::ALLOW, value);
         }
-        if let GatewayError::Upstream { status, .. } = &self {
+        if let Some(status) = self.upstream_status() {
             crate::transcode::response::copy_metadata(status.metadata(), response.headers_mut());
         }
         response

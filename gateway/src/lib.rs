@@ -58,8 +58,9 @@ pub fn app(
         .collect::<Result<Vec<_>, _>>()?;
     let mut unserved: Vec<&str> = compiled
         .iter()
-        .filter(|r| r.channel.is_none())
-        .map(|r| r.spec.grpc_service)
+        .flat_map(route::CompiledRoute::upstreams)
+        .filter(|(_, configured)| !configured)
+        .map(|(service, _)| service)
         .collect();
     unserved.sort_unstable();
     unserved.dedup();

@@ -2,11 +2,13 @@
 //! start-up, so that serving a request never looks a message or field up by name (apart from
 //! query parameter names, which are client input).
 
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
+};
 use tonic::transport::Channel;
 
 use crate::error::GatewayError;
-use crate::spec::{BodySpec, PathParam, RouteSpec, Segment};
+use crate::spec::{BodySpec, ComposePart, PathParam, RouteSpec, Segment};
 use crate::upstream::Upstreams;
 
 /// A path variable resolved to the chain of fields it sets.
@@ -91,8 +93,181 @@ pub(crate) struct CompiledRoute {
     pub update_mask: Option<AutoUpdateMask>,
     /// The gRPC method path.
     pub grpc_path: http::uri::PathAndQuery,
-    /// The upstream channel, `None` when no upstream is configured for the service.
+    /// The upstream channel, `None` when no upstream is configured for the service (and always
+    /// for a composite route, whose parts have their own).
     pub channel: Option<Channel>,
+    /// The calls of a composite route.
+    pub compose: Option<Vec<CompiledPart>>,
+}
+
+impl CompiledRoute {
+    /// The upstream services this route calls, each with whether a channel is configured.
+    pub fn upstreams(&self) -> Vec<(&'static str, bool)> {
+        match &self.compose {
+            Some(parts) => parts
+                .iter()
+                .map(|p| (p.spec.grpc_service, p.channel.is_some()))
+                .collect(),
+            None => vec![(self.spec.grpc_service, self.channel.is_some())],
+        }
+    }
+}
+
+/// One call of a composite route, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledPart {
+    /// The part as generated.
+    pub spec: &'static ComposePart,
+    /// The called method's request message.
+    pub input: MessageDescriptor,
+    /// The called method's response message.
+    pub output: MessageDescriptor,
+    /// (from, to) field chains: composite request -> call request.
+    pub request: Vec<(Vec<FieldDescriptor>, Vec<FieldDescriptor>)>,
+    /// The field chain taken from the call's response; empty for the whole response.
+    pub take: Vec<FieldDescriptor>,
+    /// The composite response field the part fills.
+    pub field: FieldDescriptor,
+    /// The called method's gRPC path.
+    pub grpc_path: http::uri::PathAndQuery,
+    /// The called service's channel, `None` when no upstream is configured for it.
+    pub channel: Option<Channel>,
+}
+
+/// The value at the end of `chain` in `message`, `None` when it or a message on the way is unset.
+fn read_chain(message: &DynamicMessage, chain: &[FieldDescriptor]) -> Option<Value> {
+    let (leaf, parents) = chain.split_last()?;
+    let mut current = message;
+    for field in parents {
+        if !current.has_field(field) {
+            return None;
+        }
+        match current.get_field(field) {
+            std::borrow::Cow::Borrowed(Value::Message(next)) => current = next,
+            _ => return None,
+        }
+    }
+    current
+        .has_field(leaf)
+        .then(|| current.get_field(leaf).into_owned())
+}
+
+/// Sets the field at the end of `chain` in `message`, creating the messages on the way.
+fn write_chain(message: &mut DynamicMessage, chain: &[FieldDescriptor], value: Value) {
+    let Some((leaf, parents)) = chain.split_last() else {
+        return;
+    };
+    let mut current = message;
+    for field in parents {
+        match current.get_field_mut(field) {
+            Value::Message(next) => current = next,
+            _ => return,
+        }
+    }
+    current.set_field(leaf, value);
+}
+
+impl CompiledPart {
+    /// The call's request: a fresh message with the mapped fields copied from `composite`.
+    pub fn request(&self, composite: &DynamicMessage) -> DynamicMessage {
+        let mut request = DynamicMessage::new(self.input.clone());
+        for (from, to) in &self.request {
+            if let Some(value) = read_chain(composite, from) {
+                write_chain(&mut request, to, value);
+            }
+        }
+        request
+    }
+
+    /// Copies the taken part of the call's `response` into the composite `output`.
+    pub fn fill(&self, output: &mut DynamicMessage, response: DynamicMessage) {
+        let value = if self.take.is_empty() {
+            Some(Value::Message(response))
+        } else {
+            read_chain(&response, &self.take)
+        };
+        if let Some(value) = value {
+            output.set_field(&self.field, value);
+        }
+    }
+}
+
+/// Resolves a field path to the chain of fields it names; every step but the last must be a
+/// singular message field.
+fn field_chain(root: &MessageDescriptor, path: &[&str]) -> Result<Vec<FieldDescriptor>, String> {
+    let mut message = root.clone();
+    let mut chain = Vec::with_capacity(path.len());
+    for (i, name) in path.iter().enumerate() {
+        let field = message
+            .get_field_by_name(name)
+            .ok_or_else(|| format!("no field `{name}` in {}", message.full_name()))?;
+        if i + 1 < path.len() {
+            match field.kind() {
+                Kind::Message(next) if !field.is_list() && !field.is_map() => message = next,
+                _ => {
+                    return Err(format!(
+                        "`{name}` in {} is not a singular message field",
+                        message.full_name()
+                    ));
+                }
+            }
+        }
+        chain.push(field);
+    }
+    if chain.is_empty() {
+        return Err("empty field path".to_owned());
+    }
+    Ok(chain)
+}
+
+fn compile_part(
+    spec: &RouteSpec,
+    part: &'static ComposePart,
+    input: &MessageDescriptor,
+    output: &MessageDescriptor,
+    pool: &DescriptorPool,
+    upstreams: &Upstreams,
+) -> Result<CompiledPart, GatewayError> {
+    let fail = |what: String| routes_error(spec, format!("compose part `{}`: {what}", part.field));
+    let message = |name: &str| {
+        pool.get_message_by_name(name)
+            .ok_or_else(|| fail(format!("message {name} is not in the descriptor set")))
+    };
+    let part_input = message(part.input_type)?;
+    let part_output = message(part.output_type)?;
+    let request = part
+        .request
+        .iter()
+        .map(|mapping| {
+            let from = field_chain(input, mapping.from).map_err(&fail)?;
+            let to = field_chain(&part_input, mapping.to).map_err(&fail)?;
+            Ok((from, to))
+        })
+        .collect::<Result<Vec<_>, GatewayError>>()?;
+    let take = if part.take.is_empty() {
+        Vec::new()
+    } else {
+        field_chain(&part_output, part.take).map_err(&fail)?
+    };
+    let field = output.get_field_by_name(part.field).ok_or_else(|| {
+        fail(format!(
+            "no field `{}` in {}",
+            part.field,
+            output.full_name()
+        ))
+    })?;
+    let grpc_path = http::uri::PathAndQuery::try_from(part.grpc_path)
+        .map_err(|e| fail(format!("invalid gRPC path {}: {e}", part.grpc_path)))?;
+    Ok(CompiledPart {
+        spec: part,
+        input: part_input,
+        output: part_output,
+        request,
+        take,
+        field,
+        grpc_path,
+        channel: upstreams.channel(part.grpc_service),
+    })
 }
 
 fn routes_error(spec: &RouteSpec, what: String) -> GatewayError {
@@ -268,7 +443,22 @@ pub(crate) fn compile_route(
     let grpc_path = http::uri::PathAndQuery::try_from(spec.grpc_path)
         .map_err(|e| routes_error(spec, format!("invalid gRPC path {}: {e}", spec.grpc_path)))?;
     let update_mask = auto_update_mask(spec, &input, &body);
+    let compose = spec
+        .compose
+        .map(|compose| {
+            compose
+                .parts
+                .iter()
+                .map(|part| compile_part(spec, part, &input, &output, pool, upstreams))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let channel = match compose {
+        Some(_) => None,
+        None => upstreams.channel(spec.grpc_service),
+    };
     Ok(CompiledRoute {
+        compose,
         spec,
         update_mask,
         input,
@@ -278,6 +468,6 @@ pub(crate) fn compile_route(
         bound,
         response_body,
         grpc_path,
-        channel: upstreams.channel(spec.grpc_service),
+        channel,
     })
 }

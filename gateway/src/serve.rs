@@ -12,12 +12,14 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::Channel;
 
 use crate::codec::DynamicCodec;
 use crate::error::{GatewayError, status_body};
 use crate::matcher::{MatchOutcome, Matcher};
-use crate::route::CompiledRoute;
+use crate::route::{CompiledPart, CompiledRoute};
 use crate::transcode::request::build_request;
 use crate::transcode::response::{ResponseEncoder, copy_metadata};
 
@@ -90,7 +92,8 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
 /// that gave up because the propagated deadline passed (tonic servers answer CANCELLED then)
 /// is 504; everything else the upstream answered keeps its code.
 fn upstream_error(
-    route: &CompiledRoute,
+    service: &str,
+    output: &MessageDescriptor,
     status: tonic::Status,
     started: Instant,
     deadline: Duration,
@@ -103,11 +106,51 @@ fn upstream_error(
     {
         GatewayError::DeadlineExceeded(deadline)
     } else if status.code() == tonic::Code::Unavailable && status.source().is_some() {
-        tracing::warn!(service = route.spec.grpc_service, error = %status, "upstream unreachable");
-        GatewayError::UpstreamUnavailable(route.spec.grpc_service.to_owned())
+        tracing::warn!(service, error = %status, "upstream unreachable");
+        GatewayError::UpstreamUnavailable(service.to_owned())
     } else {
-        GatewayError::upstream(status, Some(route.output.parent_pool()))
+        GatewayError::upstream(status, Some(output.parent_pool()))
     }
+}
+
+/// Where one unary call goes.
+struct Call<'a> {
+    channel: Option<&'a Channel>,
+    service: &'static str,
+    path: &'a http::uri::PathAndQuery,
+    output: &'a MessageDescriptor,
+}
+
+/// One unary upstream call with the forwarded headers, bounded by `deadline` from `started`.
+async fn call_unary(
+    call: Call<'_>,
+    message: DynamicMessage,
+    headers: &HeaderMap,
+    started: Instant,
+    deadline: Duration,
+) -> Result<tonic::Response<DynamicMessage>, GatewayError> {
+    let mut request = tonic::Request::new(message);
+    forward_headers(headers, request.metadata_mut());
+    request.set_timeout(deadline);
+    let channel = call
+        .channel
+        .cloned()
+        .ok_or_else(|| GatewayError::UpstreamUnavailable(call.service.to_owned()))?;
+    let mut grpc =
+        tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE_MESSAGE);
+    let codec = DynamicCodec::new(call.output.clone());
+    let work = async {
+        grpc.ready()
+            .await
+            .map_err(|_| GatewayError::UpstreamUnavailable(call.service.to_owned()))?;
+        grpc.unary(request, call.path.clone(), codec)
+            .await
+            .map_err(|status| upstream_error(call.service, call.output, status, started, deadline))
+    };
+    let remaining = deadline.saturating_sub(started.elapsed());
+    tokio::time::timeout(remaining, work)
+        .await
+        .map_err(|_| GatewayError::DeadlineExceeded(deadline))?
 }
 
 fn json_response(body: Vec<u8>, content_type: &'static str) -> Response {
@@ -172,6 +215,28 @@ impl Gateway {
 
         let deadline = self.deadline(&parts.headers);
         let started = Instant::now();
+        if let Some(compose) = &route.compose {
+            return self
+                .compose(route, compose, &message, &parts.headers, started, deadline)
+                .await;
+        }
+        if !route.spec.server_streaming {
+            let call = Call {
+                channel: route.channel.as_ref(),
+                service: route.spec.grpc_service,
+                path: &route.grpc_path,
+                output: &route.output,
+            };
+            let response = call_unary(call, message, &parts.headers, started, deadline).await?;
+            let (metadata, message, _) = response.into_parts();
+            let body = self
+                .encoder
+                .encode(&message, route.response_body.as_ref())?;
+            let mut response = json_response(body, "application/json");
+            copy_metadata(&metadata, response.headers_mut());
+            return Ok(response);
+        }
+
         let mut request = tonic::Request::new(message);
         forward_headers(&parts.headers, request.metadata_mut());
         request.set_timeout(deadline);
@@ -186,61 +251,88 @@ impl Gateway {
         let path = route.grpc_path.clone();
         let service = route.spec.grpc_service;
 
-        if route.spec.server_streaming {
-            let call = async {
-                grpc.ready()
-                    .await
-                    .map_err(|_| GatewayError::UpstreamUnavailable(service.to_owned()))?;
-                grpc.server_streaming(request, path, codec)
-                    .await
-                    .map_err(|status| upstream_error(route, status, started, deadline))
-            };
-            let response = tokio::time::timeout(deadline, call)
-                .await
-                .map_err(|_| GatewayError::DeadlineExceeded(deadline))??;
-            let (metadata, stream, _) = response.into_parts();
-            let encoder = self.encoder.clone();
-            let field = route.response_body.clone();
-            let lines = stream.map(move |item| {
-                let mut line = match item {
-                    Ok(message) => encoder
-                        .encode(&message, field.as_ref())
-                        .unwrap_or_else(|e| error_line(&e)),
-                    Err(status) => error_line(&GatewayError::upstream(status, None)),
-                };
-                line.push(b'\n');
-                Ok::<_, Infallible>(Bytes::from(line))
-            });
-            let mut response = (
-                StatusCode::OK,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-ndjson"),
-                )],
-                Body::from_stream(lines),
-            )
-                .into_response();
-            copy_metadata(&metadata, response.headers_mut());
-            return Ok(response);
-        }
-
         let call = async {
             grpc.ready()
                 .await
                 .map_err(|_| GatewayError::UpstreamUnavailable(service.to_owned()))?;
-            grpc.unary(request, path, codec)
+            grpc.server_streaming(request, path, codec)
                 .await
-                .map_err(|status| upstream_error(route, status, started, deadline))
+                .map_err(|status| upstream_error(service, &route.output, status, started, deadline))
         };
         let response = tokio::time::timeout(deadline, call)
             .await
             .map_err(|_| GatewayError::DeadlineExceeded(deadline))??;
-        let (metadata, message, _) = response.into_parts();
-        let body = self
-            .encoder
-            .encode(&message, route.response_body.as_ref())?;
-        let mut response = json_response(body, "application/json");
+        let (metadata, stream, _) = response.into_parts();
+        let encoder = self.encoder.clone();
+        let field = route.response_body.clone();
+        let lines = stream.map(move |item| {
+            let mut line = match item {
+                Ok(message) => encoder
+                    .encode(&message, field.as_ref())
+                    .unwrap_or_else(|e| error_line(&e)),
+                Err(status) => error_line(&GatewayError::upstream(status, None)),
+            };
+            line.push(b'\n');
+            Ok::<_, Infallible>(Bytes::from(line))
+        });
+        let mut response = (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-ndjson"),
+            )],
+            Body::from_stream(lines),
+        )
+            .into_response();
         copy_metadata(&metadata, response.headers_mut());
+        Ok(response)
+    }
+
+    /// A composite route: every part called at once, sharing the deadline and the forwarded
+    /// headers; the response waits for all of them.
+    async fn compose(
+        &self,
+        route: &CompiledRoute,
+        parts: &[CompiledPart],
+        message: &DynamicMessage,
+        headers: &HeaderMap,
+        started: Instant,
+        deadline: Duration,
+    ) -> Result<Response, GatewayError> {
+        let calls = parts.iter().map(|part| {
+            let call = Call {
+                channel: part.channel.as_ref(),
+                service: part.spec.grpc_service,
+                path: &part.grpc_path,
+                output: &part.output,
+            };
+            call_unary(call, part.request(message), headers, started, deadline)
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut output = DynamicMessage::new(route.output.clone());
+        let mut metadata = Vec::with_capacity(parts.len());
+        for (part, result) in parts.iter().zip(results) {
+            match result {
+                Ok(response) => {
+                    let (part_metadata, response, _) = response.into_parts();
+                    part.fill(&mut output, response);
+                    metadata.push(part_metadata);
+                }
+                Err(GatewayError::Upstream { status, .. })
+                    if part.spec.optional && status.code() == tonic::Code::NotFound => {}
+                Err(error) => {
+                    return Err(GatewayError::Part {
+                        part: part.spec.field.to_owned(),
+                        source: Box::new(error),
+                    });
+                }
+            }
+        }
+        let body = self.encoder.encode(&output, route.response_body.as_ref())?;
+        let mut response = json_response(body, "application/json");
+        for part_metadata in &metadata {
+            copy_metadata(part_metadata, response.headers_mut());
+        }
         Ok(response)
     }
 }

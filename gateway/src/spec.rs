@@ -38,6 +38,52 @@ pub struct RouteSpec {
     pub response_body: Option<&'static str>,
     /// The method streams responses (sent as newline-delimited JSON).
     pub server_streaming: bool,
+    /// `Some` for a composite method (`gateway.v1.compose`): the gateway answers it itself by
+    /// calling the parts' RPCs concurrently; `grpc_service` then names a gateway-implemented
+    /// service that has no upstream. `None` for every ordinary route.
+    pub compose: Option<&'static ComposeSpec>,
+}
+
+/// A composite method's calls, validated by the generator (see `gateway/v1/compose.proto`).
+///
+/// Every part is called at once with the same forwarded headers and the request's one deadline;
+/// the response waits for all of them. A part's failure fails the request with the part's status
+/// and a message naming its `field`, unless the part is `optional` and the failure is NOT_FOUND,
+/// which leaves the field unset. The first failing part in table order decides.
+#[derive(Debug, Clone, Copy)]
+pub struct ComposeSpec {
+    /// The calls, in declaration order.
+    pub parts: &'static [ComposePart],
+}
+
+/// One call of a composite method, and where its answer goes.
+#[derive(Debug, Clone, Copy)]
+pub struct ComposePart {
+    /// The top-level field of the composite response this part fills.
+    pub field: &'static str,
+    /// The called service (the upstream to call).
+    pub grpc_service: &'static str,
+    /// The called method's gRPC path (`/users.v1.UserService/GetUser`).
+    pub grpc_path: &'static str,
+    /// Fully qualified name of the called method's request message.
+    pub input_type: &'static str,
+    /// Fully qualified name of the called method's response message.
+    pub output_type: &'static str,
+    /// Fields copied from the composite request into the call's request.
+    pub request: &'static [FieldMapping],
+    /// The field path taken from the call's response; empty for the whole response.
+    pub take: &'static [&'static str],
+    /// NOT_FOUND leaves `field` unset instead of failing the request.
+    pub optional: bool,
+}
+
+/// One field copied from the composite request into a part's request.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldMapping {
+    /// Field path in the composite request (proto field names).
+    pub from: &'static [&'static str],
+    /// Field path in the part's request; sub-messages on the way are created.
+    pub to: &'static [&'static str],
 }
 
 /// A compiled path template: the segments after the leading `/`, and the optional `:verb`.

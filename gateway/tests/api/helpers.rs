@@ -44,6 +44,7 @@ const ECHO: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 
 const fn one(field_path: &'static [&'static str], first_segment: usize) -> PathParam {

@@ -29,6 +29,7 @@ const GOOD: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 
 static MISSING_TYPE: &[RouteSpec] = &[RouteSpec {

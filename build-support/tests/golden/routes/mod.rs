@@ -51,6 +51,7 @@ pub const ECHO_SERVICE_GET: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/echo/nested/{nested.name}`
 ///
@@ -82,6 +83,7 @@ pub const ECHO_SERVICE_GET_NESTED: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/{name=shelves/*/books/*}`
 ///
@@ -114,6 +116,7 @@ pub const ECHO_SERVICE_GET_RESOURCE: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/files/{path=**}`
 ///
@@ -140,6 +143,7 @@ pub const ECHO_SERVICE_GET_PATH: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/any/*/echo/{id}/**`
 ///
@@ -173,6 +177,7 @@ pub const ECHO_SERVICE_GET_WILDCARDS: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/kinds/{kind}/at/{when}`
 ///
@@ -210,6 +215,7 @@ pub const ECHO_SERVICE_GET_BY_KIND: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `POST /v1/echo`
 ///
@@ -230,6 +236,7 @@ pub const ECHO_SERVICE_CREATE: RouteSpec = RouteSpec {
     body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `POST /v1/echo/nested/{nested.name}`
 ///
@@ -261,6 +268,7 @@ pub const ECHO_SERVICE_CREATE_1: RouteSpec = RouteSpec {
     body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `POST /v1/echo/{id}:archive`
 ///
@@ -287,6 +295,7 @@ pub const ECHO_SERVICE_ARCHIVE: RouteSpec = RouteSpec {
     body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `PATCH /v1/echo/{id}`
 ///
@@ -313,6 +322,7 @@ pub const ECHO_SERVICE_UPDATE: RouteSpec = RouteSpec {
     body: BodySpec::Field("nested"),
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `PATCH /v1/{nested.name=shelves/*}`
 ///
@@ -347,6 +357,7 @@ pub const ECHO_SERVICE_UPDATE_NESTED: RouteSpec = RouteSpec {
     body: BodySpec::Field("nested"),
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/echo/{id}/nested`
 ///
@@ -378,6 +389,7 @@ pub const ECHO_SERVICE_GET_NESTED_ONLY: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: Some("nested"),
     server_streaming: false,
+    compose: None,
 };
 /// `DELETE /v1/echo/{id}`
 ///
@@ -404,6 +416,7 @@ pub const ECHO_SERVICE_DELETE: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `POST /v1/echo/{id}:delete`
 ///
@@ -430,6 +443,7 @@ pub const ECHO_SERVICE_DELETE_1: RouteSpec = RouteSpec {
     body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `PUT /v1/users/{nested.name}/echo/{id}:delete`
 ///
@@ -467,6 +481,7 @@ pub const ECHO_SERVICE_DELETE_2: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `HEAD /v1/echo/{id}`
 ///
@@ -493,6 +508,7 @@ pub const ECHO_SERVICE_HEAD: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
+    compose: None,
 };
 /// `GET /v1/echo/{id}:stream`
 ///
@@ -519,4 +535,5 @@ pub const ECHO_SERVICE_STREAM: RouteSpec = RouteSpec {
     body: BodySpec::None,
     response_body: None,
     server_streaming: true,
+    compose: None,
 };

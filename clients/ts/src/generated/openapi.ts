@@ -46,6 +46,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/purchases/user/{user_id}/product/{product_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Reads a user and a product together, as a purchase form needs them.
+         * @description Reads a user and a product together, as a purchase form needs them. A missing user or
+         *     product is NOT_FOUND, and the message names which one (`user: ...` or `product: ...`).
+         */
+        get: operations["PurchaseQueryService_GetUserProduct"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/purchases": {
         parameters: {
             query?: never;
@@ -244,6 +265,26 @@ export interface components {
             /** @description The product bought. */
             product?: components["schemas"]["products.v1.Product"];
         };
+        /** @description Which user and which product to read. */
+        "purchases.v1.GetUserProductRequest": {
+            /**
+             * Format: int64
+             * @description The user's id.
+             */
+            user_id: string;
+            /**
+             * Format: int64
+             * @description The product's id.
+             */
+            product_id: string;
+        };
+        /** @description The user and the product. */
+        "purchases.v1.GetUserProductResponse": {
+            /** @description The user. */
+            user?: components["schemas"]["users.v1.User"];
+            /** @description The product. */
+            product?: components["schemas"]["products.v1.Product"];
+        };
         /** @description Whose purchases to list. */
         "purchases.v1.GetUserPurchasesRequest": {
             /**
@@ -396,6 +437,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["products.v1.Product"];
+                };
+            };
+            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["google.rpc.Status"];
+                };
+            };
+        };
+    };
+    PurchaseQueryService_GetUserProduct: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The user's id. */
+                user_id: string;
+                /** @description The product's id. */
+                product_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["purchases.v1.GetUserProductResponse"];
                 };
             };
             /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */

@@ -1,0 +1,268 @@
+//! `spawn_stack`: the users, products and purchases services in-process, each on its own fresh
+//! database, and the gateway serving the generated route table in front of them, all on
+//! `127.0.0.1:0`; requests go through a real HTTP client.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gateway::{GatewayConfig, UpstreamSpec, Upstreams};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use shop_common::DatabaseConfig;
+use test_support::TestDatabase;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// One running service; dropping it stops the server.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+    _db: TestDatabase,
+}
+
+impl Running {
+    /// Starts a service whose `run_until` future `run` builds, then waits for SERVING.
+    async fn start<F>(
+        db: TestDatabase,
+        addr: SocketAddr,
+        run: impl FnOnce(oneshot::Receiver<()>) -> F,
+    ) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let server = tokio::spawn(run(stopped));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        test_support::wait_until_serving(channel, "", Duration::from_secs(60))
+            .await
+            .expect("SERVING");
+        Self {
+            stop: Some(stop),
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// Stops the server and waits until it has shut down.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("join").expect("clean stop");
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("literal address")
+}
+
+async fn until(stopped: oneshot::Receiver<()>) {
+    let _ = stopped.await;
+}
+
+/// A response read to the end.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body bytes.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Asserts a `google.rpc.Status` error body with this HTTP status and gRPC code; returns the
+    /// message.
+    #[track_caller]
+    pub fn assert_error(&self, http: u16, code: i64) -> String {
+        assert_eq!(self.status, http, "body: {:?}", self.body);
+        let json = self.json();
+        assert_eq!(json["code"], code, "{json}");
+        json["message"]
+            .as_str()
+            .expect("message is a string")
+            .to_owned()
+    }
+}
+
+/// The three services and the gateway in front of them.
+pub struct Stack {
+    /// Where the gateway listens.
+    pub addr: SocketAddr,
+    pub users: Running,
+    pub products: Running,
+    pub purchases: Running,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _gateway: oneshot::Sender<()>,
+}
+
+/// Starts users, products and purchases (each on a fresh database) and the gateway serving
+/// `gateway::generated::ROUTES` with upstreams pointing at them.
+pub async fn spawn_stack() -> Stack {
+    spawn_stack_with(|_| {}).await
+}
+
+/// Like [`spawn_stack`], adjusting the gateway's configuration first.
+pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    shop_common::telemetry::init_test_tracing();
+    let users_db = TestDatabase::create().await.expect("users db");
+    let users_app = users_service::Application::build(users_service::Config {
+        listen_addr: any_port(),
+        database: DatabaseConfig::new(users_db.url()),
+    })
+    .await
+    .expect("build users");
+    let users_addr = users_app.local_addr();
+    let users = Running::start(users_db, users_addr, |s| users_app.run_until(until(s))).await;
+
+    let products_db = TestDatabase::create().await.expect("products db");
+    let products_app = products_service::Application::build(products_service::Config {
+        listen_addr: any_port(),
+        database: DatabaseConfig::new(products_db.url()),
+    })
+    .await
+    .expect("build products");
+    let products_addr = products_app.local_addr();
+    let products = Running::start(products_db, products_addr, |s| {
+        products_app.run_until(until(s))
+    })
+    .await;
+
+    let purchases_db = TestDatabase::create().await.expect("purchases db");
+    let purchases_app = purchases_service::Application::build(purchases_service::Config {
+        listen_addr: any_port(),
+        database: DatabaseConfig::new(purchases_db.url()),
+        upstreams: purchases_service::UpstreamsConfig {
+            users: vec![format!("http://{users_addr}")],
+            products: vec![format!("http://{products_addr}")],
+            deadline: Duration::from_secs(5),
+        },
+    })
+    .await
+    .expect("build purchases");
+    let purchases_addr = purchases_app.local_addr();
+    let purchases = Running::start(purchases_db, purchases_addr, |s| {
+        purchases_app.run_until(until(s))
+    })
+    .await;
+
+    let specs = [
+        ("users.v1.UserService", users_addr),
+        ("products.v1.ProductService", products_addr),
+        ("purchases.v1.PurchaseService", purchases_addr),
+    ]
+    .map(|(service, addr)| UpstreamSpec {
+        service: service.into(),
+        uri: format!("http://{addr}"),
+    });
+    let mut config = GatewayConfig {
+        upstreams: Upstreams::from_static(&specs).expect("valid upstreams"),
+        ..GatewayConfig::default()
+    };
+    configure(&mut config);
+    let pool = gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET)
+        .expect("generated descriptors decode");
+    let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes resolve");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(until(stopped))
+            .await
+    });
+
+    Stack {
+        addr,
+        users,
+        products,
+        purchases,
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        _gateway: stop,
+    }
+}
+
+impl Stack {
+    /// Sends a request (a JSON body when given) and reads the whole response.
+    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> TestResponse {
+        self.send_bytes(method, path, body.map(|b| Bytes::from(b.to_owned())))
+            .await
+    }
+
+    /// Sends raw body bytes as JSON.
+    pub async fn send_bytes(&self, method: &str, path: &str, body: Option<Bytes>) -> TestResponse {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .expect("valid request");
+        let response = self.client.request(request).await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body readable")
+            .to_bytes();
+        TestResponse { status, body }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send("GET", path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &str) -> TestResponse {
+        self.send("POST", path, Some(body)).await
+    }
+
+    /// `POST /api/users`, expecting 200; returns the user's JSON.
+    pub async fn create_user(&self, name: &str, email: &str) -> serde_json::Value {
+        let body = serde_json::json!({ "name": name, "email": email }).to_string();
+        let response = self.post("/api/users", &body).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        response.json()
+    }
+
+    /// `POST /api/products`, expecting 200; returns the product's JSON.
+    pub async fn create_product(&self, name: &str, price: f64) -> serde_json::Value {
+        let body = serde_json::json!({ "name": name, "price": price }).to_string();
+        let response = self.post("/api/products", &body).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        response.json()
+    }
+}
