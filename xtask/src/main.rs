@@ -1,10 +1,14 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so that `cargo` is the only tool
 //! a contributor needs.
 //!
-//! - `gen [--check]`: regenerate the gateway routes and the OpenAPI document from the protos.
+//! - `gen [--check]`: regenerate the gateway routes, the OpenAPI document and the TypeScript
+//!   client's types from the protos.
 //! - `up`: run the whole stack on this machine (private PostgreSQL cluster, services, gateway).
-//! - `test`: everything CI checks (format, lints, generated files fresh, all tests).
+//! - `test`: everything CI checks (format, lints, generated files fresh, all tests, then `e2e`).
+//! - `e2e`: buf and Redocly lint, then the TypeScript client, Swagger UI in headless Chromium and
+//!   `buf curl` against a stack on free ports.
 
+mod e2e;
 mod r#gen;
 mod test;
 mod ts_client;
@@ -13,7 +17,7 @@ mod up;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test>";
+const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test | e2e>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +26,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
+        "e2e" => e2e::run(rest),
         "gen" => r#gen::run(rest),
         "test" => test::run(rest),
         "up" => up::run(rest),

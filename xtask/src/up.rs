@@ -33,7 +33,7 @@ const SERVING_LOG_LINE: &str = "health reports SERVING";
 
 /// Ports, overridable with flags.
 #[derive(Debug, Clone, Copy)]
-struct Ports {
+pub(crate) struct Ports {
     gateway: u16,
     users: u16,
     products: u16,
@@ -50,6 +50,38 @@ impl Default for Ports {
             purchases: 50053,
             postgres: 54329,
         }
+    }
+}
+
+impl Ports {
+    /// Ports the OS reports free right now, for a stack beside anything already running
+    /// (`cargo xtask e2e`).
+    pub(crate) fn free() -> anyhow::Result<Self> {
+        // Hold every listener until all are chosen, so no two ports come out the same.
+        let listeners = (0..5)
+            .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .collect::<Result<Vec<_>, _>>()
+            .context("finding free ports")?;
+        let ports = listeners
+            .iter()
+            .map(|listener| listener.local_addr().map(|addr| addr.port()))
+            .collect::<Result<Vec<_>, _>>()
+            .context("finding free ports")?;
+        let [gateway, users, products, purchases, postgres] = ports[..] else {
+            bail!("expected five ports, got {ports:?}");
+        };
+        Ok(Self {
+            gateway,
+            users,
+            products,
+            purchases,
+            postgres,
+        })
+    }
+
+    /// The port for PostgreSQL (used when a private cluster is started).
+    pub(crate) fn postgres(&self) -> u16 {
+        self.postgres
     }
 }
 
@@ -104,10 +136,10 @@ struct Process {
 }
 
 /// Database URL per service: from the environment, or a database on our cluster.
-struct Databases {
-    users: String,
-    products: String,
-    purchases: String,
+pub(crate) struct Databases {
+    pub(crate) users: String,
+    pub(crate) products: String,
+    pub(crate) purchases: String,
 }
 
 /// The stack, in start order: the services, then the gateway in front of them.
@@ -473,5 +505,71 @@ async fn stop_all(running: Vec<Running>) {
             Ok(()) => eprintln!("stopped {}", process.name),
             Err(err) => eprintln!("stopping {} failed: {err}", process.name),
         }
+    }
+}
+
+/// The `cargo build` that builds every binary of the stack (run before starting it).
+pub(crate) fn build_command() -> std::process::Command {
+    let placeholder = Databases {
+        users: String::new(),
+        products: String::new(),
+        purchases: String::new(),
+    };
+    let mut build = cargo();
+    build.arg("build");
+    for process in processes(Ports::default(), &placeholder) {
+        build.args(["-p", process.package]);
+    }
+    build
+}
+
+/// The stack of [`processes`], started and ready, for a caller that runs something against it
+/// (`cargo xtask e2e`) and then calls [`Stack::stop`].
+pub(crate) struct Stack {
+    addrs: Vec<(&'static str, SocketAddr)>,
+    running: Vec<Running>,
+    exits: mpsc::UnboundedReceiver<Exit>,
+    // Held so that `exits` stays open while the watchers run.
+    _exits_tx: mpsc::UnboundedSender<Exit>,
+}
+
+impl Stack {
+    /// Starts every process on `ports` with `databases` (binaries already built) and waits until
+    /// each is ready; on failure stops whatever had started.
+    pub(crate) async fn start(ports: Ports, databases: &Databases) -> anyhow::Result<Self> {
+        let processes = processes(ports, databases);
+        let (exits_tx, mut exits) = mpsc::unbounded_channel::<Exit>();
+        let mut running = Vec::new();
+        if let Err(err) = start_all(&processes, &mut running, &exits_tx, &mut exits).await {
+            stop_all(running).await;
+            return Err(err);
+        }
+        Ok(Self {
+            addrs: processes.iter().map(|p| (p.binary, p.addr)).collect(),
+            running,
+            exits,
+            _exits_tx: exits_tx,
+        })
+    }
+
+    /// Where `binary` (e.g. `gateway`) listens.
+    pub(crate) fn addr(&self, binary: &str) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|(name, _)| *name == binary)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// Resolves when a process exits without being asked to: its name and exit status.
+    pub(crate) async fn exited(&mut self) -> Exit {
+        match self.exits.recv().await {
+            Some(exit) => exit,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops every process, in reverse start order.
+    pub(crate) async fn stop(self) {
+        stop_all(self.running).await;
     }
 }

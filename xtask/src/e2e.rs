@@ -1,0 +1,238 @@
+//! `cargo xtask e2e`: the ways people use the project, each driven by its real tool.
+//!
+//! 1. `npm ci` in `clients/ts` (every tool below comes from its lock file);
+//! 2. `buf lint` on `proto/` (STANDARD rules, `proto/buf.yaml`);
+//! 3. `redocly lint` on `openapi/openapi.json` (`openapi/redocly.yaml`), no errors allowed;
+//! 4. `tsc` on the generated TypeScript client and its tests (strict);
+//! 5. the whole stack on free loopback ports (the same processes as `cargo xtask up`, with a
+//!    throwaway PostgreSQL cluster unless `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and
+//!    `PURCHASES_DATABASE_URL` are all given), then node's test runner on `clients/ts/test`: the
+//!    seed walkthrough through the generated client, Swagger UI in headless Chromium, and
+//!    `buf curl` through server reflection. The stack is stopped however the tests end.
+//!
+//! With `GATEWAY_URL`, `USERS_GRPC_URL`, `PRODUCTS_GRPC_URL` and `PURCHASES_GRPC_URL` all set, the
+//! tests run against that stack instead (e.g. one started by `cargo xtask up`).
+//!
+//! A missing tool (Node.js, npm, Chromium) fails with one line saying how to install it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail, ensure};
+use test_support::PgCluster;
+
+use crate::up::{self, Databases, Ports, Stack};
+use crate::{project_root, run_checked, ts_client};
+
+const USAGE: &str = "usage: cargo xtask e2e";
+
+/// The variables the node tests read, in the order they are printed.
+const STACK_ENV: [&str; 4] = [
+    "GATEWAY_URL",
+    "USERS_GRPC_URL",
+    "PRODUCTS_GRPC_URL",
+    "PURCHASES_GRPC_URL",
+];
+
+/// Debian's Chromium, which the Swagger UI test drives (`CHROMIUM` overrides the path).
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+
+/// `cargo xtask e2e`.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    if let Some(arg) = args.first() {
+        if arg == "-h" || arg == "--help" {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        bail!("unknown argument `{arg}`\n{USAGE}");
+    }
+    ts_client::require_node()?;
+    let chromium = require_chromium()?;
+    ts_client::npm_ci()?;
+    lint()?;
+    compile_client()?;
+
+    let given: Vec<(&str, String)> = STACK_ENV
+        .iter()
+        .filter_map(|name| Some((*name, std::env::var(name).ok().filter(|v| !v.is_empty())?)))
+        .collect();
+    if given.len() == STACK_ENV.len() {
+        eprintln!("running against the stack given in the environment");
+        return node_tests(&given, &chromium);
+    }
+    run_checked(&mut up::build_command())?;
+    let ports = Ports::free()?;
+    let (databases, _cluster) = databases(ports.postgres())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(with_stack(ports, &databases, &chromium))
+}
+
+/// Lints what we publish: the protos with buf, the OpenAPI document with Redocly.
+fn lint() -> anyhow::Result<()> {
+    run_checked(
+        ts_client::npm_bin("buf")
+            .current_dir(project_root().join("proto"))
+            .args(["lint", "--error-format", "text"]),
+    )?;
+    eprintln!("buf lint: no problems in proto/");
+    run_checked(
+        ts_client::npm_bin("redocly")
+            // No telemetry and no update check: nothing but the registry is reachable in CI.
+            .env("REDOCLY_TELEMETRY", "off")
+            .env("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true")
+            .args([
+                "lint",
+                "--config",
+                "../../openapi/redocly.yaml",
+                "--format",
+                "stylish",
+                "../../openapi/openapi.json",
+            ]),
+    )
+}
+
+/// Type-checks (strict, from `tsconfig.json`) and compiles the client and its tests to `dist/`.
+fn compile_client() -> anyhow::Result<()> {
+    let dist = ts_client::dir().join("dist");
+    if dist.exists() {
+        // No test compiled from a file that no longer exists.
+        std::fs::remove_dir_all(&dist).with_context(|| format!("removing {}", dist.display()))?;
+    }
+    run_checked(ts_client::npm_bin("tsc").args(["-p", ".", "--strict"]))
+}
+
+/// The Chromium binary, or an error saying how to install it.
+fn require_chromium() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("CHROMIUM").map_or_else(|| DEFAULT_CHROMIUM.into(), PathBuf::from);
+    let works = Command::new(&path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    ensure!(
+        works,
+        "Chromium is missing at {}: run `apt-get install -y chromium chromium-driver` (or set CHROMIUM)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// The databases from the environment (all three), or fresh ones on a throwaway cluster that is
+/// stopped and removed when the returned guard drops.
+fn databases(pg_port: u16) -> anyhow::Result<(Databases, Option<ThrowawayCluster>)> {
+    let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+    if let (Some(users), Some(products), Some(purchases)) = (
+        from_env("USERS_DATABASE_URL"),
+        from_env("PRODUCTS_DATABASE_URL"),
+        from_env("PURCHASES_DATABASE_URL"),
+    ) {
+        let databases = Databases {
+            users,
+            products,
+            purchases,
+        };
+        return Ok((databases, None));
+    }
+    // Under the target directory when the server user can write there (as root the server runs
+    // as `postgres`, which cannot enter e.g. /root), else under the temp dir.
+    let name = format!("xtask-e2e-pg-{}", std::process::id());
+    let candidates = [
+        test_support::target_dir().join(&name),
+        std::env::temp_dir().join(&name),
+    ];
+    eprintln!("starting a throwaway PostgreSQL cluster on port {pg_port}");
+    let cluster = ThrowawayCluster(
+        PgCluster::start_in_first_usable(&candidates, pg_port)
+            .context("cannot start a PostgreSQL cluster for the e2e tests")?,
+    );
+    for name in ["users", "products", "purchases"] {
+        cluster.0.create_database(name)?;
+    }
+    let databases = Databases {
+        users: cluster.0.url("users"),
+        products: cluster.0.url("products"),
+        purchases: cluster.0.url("purchases"),
+    };
+    Ok((databases, Some(cluster)))
+}
+
+/// A cluster that is stopped and deleted on drop, however `e2e` ends.
+struct ThrowawayCluster(PgCluster);
+
+impl Drop for ThrowawayCluster {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.stop() {
+            eprintln!("could not stop the e2e PostgreSQL cluster: {err:#}");
+        }
+        let _ = std::fs::remove_dir_all(self.0.data_dir());
+    }
+}
+
+/// Starts the stack, runs the node tests against it, and stops it, also when the tests fail or
+/// a process of the stack exits on its own.
+async fn with_stack(ports: Ports, databases: &Databases, chromium: &Path) -> anyhow::Result<()> {
+    let mut stack = Stack::start(ports, databases).await?;
+    let addr = |binary: &str| {
+        stack
+            .addr(binary)
+            .map(|addr| format!("http://{addr}"))
+            .with_context(|| format!("the stack has no {binary}"))
+    };
+    let env = [
+        ("GATEWAY_URL", addr("gateway")),
+        ("USERS_GRPC_URL", addr("users-service")),
+        ("PRODUCTS_GRPC_URL", addr("products-service")),
+        ("PURCHASES_GRPC_URL", addr("purchases-service")),
+    ]
+    .into_iter()
+    .map(|(name, url)| Ok((name, url?)))
+    .collect::<anyhow::Result<Vec<_>>>();
+    let outcome = match env {
+        Ok(env) => {
+            let chromium = chromium.to_path_buf();
+            let tests = tokio::task::spawn_blocking(move || node_tests(&env, &chromium));
+            tokio::select! {
+                result = tests => result.context("the node test runner panicked").and_then(|r| r),
+                (name, status) = stack.exited() => {
+                    Err(anyhow::anyhow!("{name} exited during the tests ({status})"))
+                }
+            }
+        }
+        Err(err) => Err(err),
+    };
+    stack.stop().await;
+    outcome
+}
+
+/// `node --test` on every compiled `*.test.js`, with the stack's addresses in the environment.
+fn node_tests(env: &[(&str, String)], chromium: &Path) -> anyhow::Result<()> {
+    let test_dir = ts_client::dir().join("dist/test");
+    let mut files: Vec<String> = std::fs::read_dir(&test_dir)
+        .with_context(|| format!("reading {}", test_dir.display()))?
+        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+        .collect::<std::io::Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|name| name.ends_with(".test.js"))
+        .map(|name| format!("dist/test/{name}"))
+        .collect();
+    files.sort();
+    ensure!(
+        !files.is_empty(),
+        "no compiled tests in {}",
+        test_dir.display()
+    );
+    for (name, value) in env {
+        eprintln!("{name}={value}");
+    }
+    let mut command = Command::new("node");
+    command
+        .current_dir(ts_client::dir())
+        .arg("--test")
+        .args(&files)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+        .env("CHROMIUM", chromium);
+    run_checked(&mut command)
+}
