@@ -9,7 +9,7 @@ import { gatewayUrl, uniqueSuffix } from "./env.js";
 describe("generated client against the live gateway", () => {
   const client = createShopClient(gatewayUrl());
 
-  it("runs the seed walkthrough: user, product, purchase, read back", async () => {
+  it("runs the seed walkthrough: user, product, both together, purchase, read back", async () => {
     const email = `john+${uniqueSuffix()}@example.com`;
 
     const createdUser = await client.POST("/api/users", {
@@ -30,6 +30,12 @@ describe("generated client against the live gateway", () => {
     assert.ok(product?.id, "the created product has an id");
     assert.equal(product.name, "Laptop");
     assert.equal(product.price, 1299.99);
+
+    const pair = await client.GET("/api/purchases/user/{user_id}/product/{product_id}", {
+      params: { path: { user_id: user.id, product_id: product.id } },
+    });
+    assert.equal(pair.response.status, 200, JSON.stringify(pair.error));
+    assert.deepEqual(pair.data, { user, product });
 
     const bought = await client.POST("/api/purchases", {
       body: { user_id: user.id, product_id: product.id },
