@@ -23,20 +23,35 @@ pub(crate) fn dir() -> PathBuf {
     project_root().join("clients/ts")
 }
 
-/// `node` and `npm` are on PATH, or an error saying how to get them.
+/// The oldest Node.js the client's tools run on (`@redocly/cli` needs 20.19 on the 20 line).
+const MIN_NODE: (u32, u32) = (20, 19);
+
+/// `node` (recent enough) and `npm` are on PATH, or an error saying how to get them.
 pub(crate) fn require_node() -> anyhow::Result<()> {
-    for tool in ["node", "npm"] {
-        let found = Command::new(tool)
+    let how = "install Node.js 20.19+ with npm (e.g. `apt-get install -y nodejs` from a Node.js 20 \
+               apt repository; Debian 12's own nodejs 18 is too old)";
+    let version = |tool: &str| {
+        Command::new(tool)
             .arg("--version")
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        ensure!(
-            found,
-            "`{tool}` is missing: install Node.js 20.19+ with npm (e.g. `apt-get install -y nodejs npm`)"
-        );
-    }
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let Some(node) = version("node") else {
+        bail!("`node` is missing: {how}");
+    };
+    let mut parts = node
+        .trim_start_matches('v')
+        .split('.')
+        .map(str::parse::<u32>);
+    let found = (
+        parts.next().and_then(Result::ok).unwrap_or(0),
+        parts.next().and_then(Result::ok).unwrap_or(0),
+    );
+    ensure!(found >= MIN_NODE, "Node.js {node} is too old: {how}");
+    ensure!(version("npm").is_some(), "`npm` is missing: {how}");
     Ok(())
 }
 
