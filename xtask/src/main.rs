@@ -8,6 +8,7 @@
 //! - `e2e`: buf and Redocly lint, then the TypeScript client, Swagger UI in headless Chromium and
 //!   `buf curl` against a stack on free ports.
 
+mod bench;
 mod e2e;
 mod r#gen;
 mod test;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = match command.as_str() {
+        "bench" => bench::run(rest),
         "e2e" => e2e::run(rest),
         "gen" => r#gen::run(rest),
         "test" => test::run(rest),

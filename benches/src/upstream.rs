@@ -1,0 +1,179 @@
+//! The upstream `users.v1.UserService` every variant calls: an in-memory implementation (to
+//! measure the gateway, not a database) or the real users service on a fresh PostgreSQL database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use proto::users::v1::user_service_server::{UserService, UserServiceServer};
+use proto::users::v1::{
+    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, User,
+};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+/// Which `users.v1.UserService` implementation answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// Users kept in a map in this process: isolates the cost of the HTTP layer.
+    Memory,
+    /// The real users service (tonic + diesel-async) on a fresh PostgreSQL database.
+    Postgres,
+}
+
+impl UpstreamKind {
+    /// The name used on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            UpstreamKind::Memory => "memory",
+            UpstreamKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// `users.v1.UserService` answered from memory, with the real service's basic validation
+/// (non-empty name and email, unique email) so that both do comparable work per call.
+#[derive(Debug, Default)]
+pub struct MemoryUsers {
+    next_id: AtomicI64,
+    users: Mutex<Store>,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    by_id: HashMap<i64, User>,
+    emails: HashMap<String, i64>,
+}
+
+#[tonic::async_trait]
+impl UserService for MemoryUsers {
+    async fn create_user(
+        &self,
+        request: Request<CreateUserRequest>,
+    ) -> Result<Response<CreateUserResponse>, Status> {
+        let CreateUserRequest { name, email } = request.into_inner();
+        if name.trim().is_empty() {
+            return Err(Status::invalid_argument("name: must not be empty"));
+        }
+        if !email.contains('@') {
+            return Err(Status::invalid_argument("email: not an email address"));
+        }
+        let mut store = self
+            .users
+            .lock()
+            .map_err(|_| Status::internal("store poisoned"))?;
+        let key = email.to_lowercase();
+        if store.emails.contains_key(&key) {
+            return Err(Status::already_exists("email: already taken"));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let user = User { id, name, email };
+        store.emails.insert(key, id);
+        store.by_id.insert(id, user.clone());
+        Ok(Response::new(CreateUserResponse { user: Some(user) }))
+    }
+
+    async fn get_user(
+        &self,
+        request: Request<GetUserRequest>,
+    ) -> Result<Response<GetUserResponse>, Status> {
+        let id = request.into_inner().id;
+        let store = self
+            .users
+            .lock()
+            .map_err(|_| Status::internal("store poisoned"))?;
+        let user = store
+            .by_id
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Status::not_found(format!("user {id} not found")))?;
+        Ok(Response::new(GetUserResponse { user: Some(user) }))
+    }
+}
+
+/// A running upstream: its address, and what keeps it (and its database) alive.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Where it listens (loopback, a free port).
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    // Dropped (the database with it) only after the server stopped.
+    database: Option<test_support::TestDatabase>,
+}
+
+impl Upstream {
+    /// Starts `kind` on 127.0.0.1:0 and waits until it answers.
+    pub async fn start(kind: UpstreamKind) -> anyhow::Result<Self> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            // A dropped sender stops the server too.
+            let _ = stopped.await;
+        };
+        match kind {
+            UpstreamKind::Memory => {
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .context("binding the in-memory upstream")?;
+                let addr = listener.local_addr()?;
+                // The same server setup as the real services (shop_common::GrpcServer).
+                let server = tonic::transport::Server::builder()
+                    .add_service(UserServiceServer::new(MemoryUsers::default()))
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
+                let task =
+                    tokio::spawn(async move { server.await.context("in-memory upstream failed") });
+                Ok(Self {
+                    addr,
+                    stop: Some(stop),
+                    task,
+                    database: None,
+                })
+            }
+            UpstreamKind::Postgres => {
+                let database = test_support::TestDatabase::create()
+                    .await
+                    .context("creating the benchmark database")?;
+                let config = users_service::Config {
+                    listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    database: shop_common::DatabaseConfig::new(database.url()),
+                };
+                let app = users_service::Application::build(config).await?;
+                let addr = app.local_addr();
+                let task = tokio::spawn(app.run_until(shutdown));
+                let channel = crate::connect(addr).await?;
+                test_support::wait_until_serving(
+                    channel,
+                    "users.v1.UserService",
+                    Duration::from_secs(60),
+                )
+                .await
+                .context("users service did not become ready")?;
+                Ok(Self {
+                    addr,
+                    stop: Some(stop),
+                    task,
+                    database: Some(database),
+                })
+            }
+        }
+    }
+
+    /// Stops the server, waits for it, then drops the database.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .context("upstream did not stop within 10 s")?
+            .context("upstream task panicked")?;
+        drop(self.database.take());
+        served
+    }
+}
