@@ -4,6 +4,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -299,12 +300,37 @@ fn status_details(code: i32) -> Bytes {
 const REPORTED: &[&str] = &["authorization", "x-request-id", "tenant", "grpc-timeout"];
 
 /// The generic echo service. Behaviour is steered through request metadata (sent by the tests
-/// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status (`echo-details` adds details),
-/// `echo-sleep-ms` delays the answer.
+/// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status (`echo-details` adds details;
+/// `echo-status-for: Method` limits it to that method), `echo-sleep-ms` delays the answer.
 #[derive(Debug, Clone, Default)]
 struct EchoServer<N> {
     seen: Arc<Mutex<Vec<Bytes>>>,
+    flight: Arc<Flight>,
     name: std::marker::PhantomData<N>,
+}
+
+/// How many calls the echo server is serving at once, and the most it ever served at once.
+#[derive(Debug, Default)]
+pub struct Flight {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Flight {
+    fn enter(self: &Arc<Self>) -> FlightGuard {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        FlightGuard(self.clone())
+    }
+}
+
+/// Leaves the flight when dropped.
+struct FlightGuard(Arc<Flight>);
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The gateway's own fixture service (`tests/fixtures`).
@@ -329,8 +355,11 @@ fn metadata_str<'a>(request: &'a tonic::Request<Bytes>, key: &str) -> Option<&'a
 
 async fn echo(
     seen: Arc<Mutex<Vec<Bytes>>>,
+    flight: Arc<Flight>,
+    method: String,
     request: tonic::Request<Bytes>,
 ) -> Result<tonic::Response<Bytes>, Status> {
+    let _flying = flight.enter();
     if let Some(ms) = metadata_str(&request, "echo-sleep-ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -343,7 +372,11 @@ async fn echo(
             reported.insert(key, value.clone());
         }
     }
-    if let Some(code) = metadata_str(&request, "echo-status").and_then(|v| v.parse::<i32>().ok()) {
+    let targeted = metadata_str(&request, "echo-status-for").is_none_or(|m| m == method);
+    if let Some(code) = metadata_str(&request, "echo-status")
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|_| targeted)
+    {
         let message = metadata_str(&request, "echo-message")
             .unwrap_or("")
             .to_owned();
@@ -378,15 +411,17 @@ impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let seen = self.seen.clone();
+        let flight = self.flight.clone();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(BytesCodec);
             let path = request.uri().path();
+            let method = path.rsplit('/').next().unwrap_or_default().to_owned();
             let streaming = path.ends_with("/EchoStream") || path.ends_with("/Stream");
             let response = if streaming {
                 let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                    let seen = seen.clone();
+                    let (seen, flight, method) = (seen.clone(), flight.clone(), method.clone());
                     async move {
-                        let response = echo(seen, request).await?;
+                        let response = echo(seen, flight, method, request).await?;
                         let bytes = response.into_inner();
                         let items = vec![Ok(bytes.clone()), Ok(bytes.clone()), Ok(bytes)];
                         Ok::<_, Status>(tonic::Response::new(tokio_stream::iter(items)))
@@ -395,7 +430,7 @@ impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
                 grpc.server_streaming(service, request).await
             } else {
                 let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                    echo(seen.clone(), request)
+                    echo(seen.clone(), flight.clone(), method.clone(), request)
                 });
                 grpc.unary(service, request).await
             };
@@ -448,6 +483,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pool: &'static DescriptorPool,
     seen: Arc<Mutex<Vec<Bytes>>>,
+    flight: Arc<Flight>,
     client: Client<HttpConnector, Full<Bytes>>,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
@@ -484,8 +520,10 @@ pub async fn spawn_table(
 ) -> TestApp {
     let echo = EchoServer::<FixtureEcho>::default();
     let seen = echo.seen.clone();
+    let flight = echo.flight.clone();
     let golden_echo = EchoServer::<GoldenEcho> {
         seen: seen.clone(),
+        flight: flight.clone(),
         name: std::marker::PhantomData,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -554,6 +592,7 @@ pub async fn spawn_table(
         addr,
         pool,
         seen,
+        flight,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _shutdown: vec![echo_stop, gateway_stop],
     }
@@ -620,6 +659,16 @@ impl TestApp {
     /// How many requests reached the echo server.
     pub fn upstream_calls(&self) -> usize {
         self.seen.lock().expect("not poisoned").len()
+    }
+
+    /// The most calls the echo server was ever serving at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.flight.max.load(Ordering::SeqCst)
+    }
+
+    /// Every message the echo server answered, in arrival order.
+    pub fn upstream_requests(&self) -> Vec<Bytes> {
+        self.seen.lock().expect("not poisoned").clone()
     }
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests over real sockets: HTTP client -> gateway -> echo gRPC server.
 
 mod binary;
+mod compose;
 mod conformance;
 mod docs;
 mod errors;
