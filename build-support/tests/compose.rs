@@ -287,3 +287,14 @@ fn compose_without_an_http_binding() {
         "needs a `google.api.http` binding",
     );
 }
+
+#[test]
+fn composite_method_cannot_stream() {
+    let body = composed(&part("user", GET_USER, "user_id", "id", "user"))
+        .replace("returns (ViewResponse)", "returns (stream ViewResponse)");
+    rejects(
+        "composite_streams",
+        &body,
+        "a `(gateway.v1.compose)` method cannot stream its response",
+    );
+}
