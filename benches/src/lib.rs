@@ -68,6 +68,8 @@ pub struct BenchConfig {
     pub rounds: usize,
     /// Which upstreams to measure with, in order.
     pub upstreams: Vec<UpstreamKind>,
+    /// Which variants to measure (all by default; one alone is handy under a profiler).
+    pub variants: Vec<Variant>,
 }
 
 impl Default for BenchConfig {
@@ -79,6 +81,7 @@ impl Default for BenchConfig {
             concurrency: 32,
             rounds: 4,
             upstreams: vec![UpstreamKind::Memory, UpstreamKind::Postgres],
+            variants: Variant::ALL.to_vec(),
         }
     }
 }
@@ -97,6 +100,15 @@ pub enum Variant {
 impl Variant {
     /// Every variant, in report order.
     pub const ALL: [Variant; 3] = [Variant::DirectGrpc, Variant::HandWritten, Variant::Gateway];
+
+    /// The name used on the command line (`--only`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::DirectGrpc => "grpc",
+            Variant::HandWritten => "axum",
+            Variant::Gateway => "gateway",
+        }
+    }
 
     /// The name shown in the report.
     pub fn label(self) -> &'static str {
@@ -319,7 +331,7 @@ async fn measure(
     let mut rows = Vec::new();
     for operation in [Operation::GetUser, Operation::CreateUser] {
         stack.check_equivalent(operation).await?;
-        for variant in Variant::ALL {
+        for &variant in &config.variants {
             load::run_batch(
                 &stack.target(variant),
                 operation,
@@ -330,7 +342,8 @@ async fn measure(
             .await
             .with_context(|| format!("warming up {}", variant.label()))?;
         }
-        let mut samples: Vec<Sample> = vec![Sample::default(); Variant::ALL.len()];
+        let variants = &config.variants;
+        let mut samples: Vec<Sample> = vec![Sample::default(); variants.len()];
         for round in 0..rounds {
             progress(&format!(
                 "{} {}: round {}/{rounds}",
@@ -341,9 +354,9 @@ async fn measure(
             // Split evenly; the first rounds take the remainder.
             let batch = requests / rounds + usize::from(round < requests % rounds);
             // Rotate the order so no variant always runs first.
-            for offset in 0..Variant::ALL.len() {
-                let slot = (round + offset) % Variant::ALL.len();
-                let variant = Variant::ALL[slot];
+            for offset in 0..variants.len() {
+                let slot = (round + offset) % variants.len();
+                let variant = variants[slot];
                 let sample = load::run_batch(
                     &stack.target(variant),
                     operation,
@@ -356,7 +369,7 @@ async fn measure(
                 samples[slot].merge(sample);
             }
         }
-        for (variant, sample) in Variant::ALL.into_iter().zip(samples) {
+        for (&variant, sample) in variants.iter().zip(samples) {
             rows.push(Row {
                 upstream: kind,
                 operation,

@@ -1,14 +1,15 @@
 //! `gateway-bench [--requests N] [--postgres-requests N] [--warmup N] [--concurrency N]
-//! [--rounds N] [--upstream memory|postgres|both]`: runs the benchmark described in the
+//! [--rounds N] [--upstream memory|postgres|both] [--only grpc|axum|gateway]`: runs the benchmark described in the
 //! library docs and prints a Markdown table. Run it in release mode (`cargo xtask bench`).
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use gateway_bench::{BenchConfig, UpstreamKind};
+use gateway_bench::{BenchConfig, UpstreamKind, Variant};
 
 const USAGE: &str = "usage: gateway-bench [--requests N] [--postgres-requests N] [--warmup N] \
-                     [--concurrency N] [--rounds N] [--upstream memory|postgres|both]";
+                     [--concurrency N] [--rounds N] [--upstream memory|postgres|both] \
+                     [--only grpc|axum|gateway]";
 
 fn parse_args(args: &[String]) -> anyhow::Result<BenchConfig> {
     let mut config = BenchConfig::default();
@@ -40,6 +41,13 @@ fn parse_args(args: &[String]) -> anyhow::Result<BenchConfig> {
                     "both" => vec![UpstreamKind::Memory, UpstreamKind::Postgres],
                     other => bail!("unknown upstream `{other}`\n{USAGE}"),
                 }
+            }
+            "--only" => {
+                let variant = Variant::ALL
+                    .into_iter()
+                    .find(|v| v.name() == value.as_str())
+                    .with_context(|| format!("unknown variant `{value}`\n{USAGE}"))?;
+                config.variants = vec![variant];
             }
             other => bail!("unknown flag `{other}`\n{USAGE}"),
         }

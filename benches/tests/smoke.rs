@@ -13,6 +13,7 @@ async fn tiny_run_measures_every_variant() {
         concurrency: 4,
         rounds: 2,
         upstreams: vec![UpstreamKind::Memory, UpstreamKind::Postgres],
+        variants: Variant::ALL.to_vec(),
     };
     let report = gateway_bench::run(&config).await.expect("the bench runs");
     assert_eq!(report.rows.len(), 2 * 2 * Variant::ALL.len());

@@ -1,6 +1,7 @@
 //! `cargo xtask bench [flags]`: builds `gateway-bench` (`benches/`) in release mode and runs it,
 //! passing the flags through (`--requests N`, `--postgres-requests N`, `--warmup N`,
-//! `--concurrency N`, `--rounds N`, `--upstream memory|postgres|both`).
+//! `--concurrency N`, `--rounds N`, `--upstream memory|postgres|both`,
+//! `--only grpc|axum|gateway` to run one variant alone, e.g. under a profiler).
 //!
 //! The report is a Markdown table on stdout: req/s and p50/p99 latency for direct gRPC, a
 //! hand-written axum handler and the gateway, with throughput ratios measured in the same run
