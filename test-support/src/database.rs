@@ -84,6 +84,24 @@ impl TestDatabase {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// `SELECT count(*) FROM <table>` on this database, e.g. to see which of several service
+    /// instances handled requests.
+    pub async fn count_rows(&self, table: &str) -> anyhow::Result<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .with_context(|| format!("connecting to {}", self.name))?;
+        let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM \"{table}\""))
+            .get_result(&mut conn)
+            .await
+            .with_context(|| format!("counting rows of {table} in {}", self.name))?;
+        Ok(count.n)
+    }
 }
 
 impl Drop for TestDatabase {

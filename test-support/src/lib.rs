@@ -7,17 +7,23 @@
 //! - [`TestDatabase`] (feature `database`, on by default) gives each test its own uniquely named
 //!   database on the server named by `TEST_DATABASE_URL`, or on a cluster started once per test
 //!   process under `target/`, and drops it when the test is done.
+//! - [`FakeConsul`] (feature `fake-consul`, on by default): a fake Consul agent for the
+//!   discovery tests.
 //! - [`wait_until_serving`] and [`list_services`] (feature `grpc`, on by default) probe a
 //!   running gRPC server through the standard health and reflection services.
 
 mod cluster;
 #[cfg(feature = "database")]
 mod database;
+#[cfg(feature = "fake-consul")]
+pub mod fake_consul;
 #[cfg(feature = "grpc")]
 mod grpc;
 
 pub use cluster::{PgCluster, database_url, free_port, target_dir};
 #[cfg(feature = "database")]
 pub use database::{TestDatabase, server_url};
+#[cfg(feature = "fake-consul")]
+pub use fake_consul::FakeConsul;
 #[cfg(feature = "grpc")]
 pub use grpc::{ReflectionVersion, list_services, wait_until_serving};

@@ -1,14 +1,19 @@
 //! The discovery seam: a logical service name (`users-service`) in, a load-balanced tonic
 //! [`Channel`] out.
 //!
-//! Today only the static backend exists: names map to fixed lists of URIs from flags or env.
-//! Consul comes later as another [`Discovery`] variant; callers only ever see
-//! [`Discovery::channel`], so they do not change.
+//! Two backends: [`StaticDiscovery`] (names map to fixed lists of URIs from flags or env, the
+//! single-machine default) and [`ConsulDiscovery`] (chosen when `CONSUL_HTTP_ADDR` is set: each
+//! name's channel follows Consul's passing instances). Callers only ever see
+//! [`Discovery::channel`].
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
+
+use crate::consul::{ConsulClient, WatchOptions, WatchStatus, spawn_watch};
 
 /// Logical name of the users service.
 pub const USERS_SERVICE: &str = "users-service";
@@ -57,15 +62,107 @@ impl Default for ChannelOptions {
 pub enum Discovery {
     /// A fixed table of names to addresses.
     Static(StaticDiscovery),
+    /// Consul's passing instances, watched per name.
+    Consul(ConsulDiscovery),
 }
 
 impl Discovery {
     /// A channel balancing over the instances of `service`. Cheap: channels are built once and
-    /// cloned.
+    /// cloned. With Consul the first call for a name starts its watch (inside a tokio runtime).
     pub fn channel(&self, service: &str) -> Result<Channel, DiscoveryError> {
         match self {
             Self::Static(table) => table.channel(service),
+            Self::Consul(consul) => Ok(consul.channel(service)),
         }
+    }
+
+    /// What each Consul watch knows (endpoints, whether Consul answers), by name; empty for
+    /// static discovery.
+    pub fn status(&self) -> Vec<WatchStatus> {
+        match self {
+            Self::Static(_) => Vec::new(),
+            Self::Consul(consul) => consul.status(),
+        }
+    }
+}
+
+/// Consul discovery: per name, a balanced channel fed by a blocking-query watch of
+/// `/v1/health/service/<name>?passing`. Clones share the watches.
+#[derive(Debug, Clone)]
+pub struct ConsulDiscovery {
+    inner: Arc<ConsulInner>,
+}
+
+/// One started watch: its channel and the status it publishes.
+type Watch = (Channel, watch::Receiver<WatchStatus>);
+
+#[derive(Debug)]
+struct ConsulInner {
+    client: ConsulClient,
+    channel_options: ChannelOptions,
+    watch_options: WatchOptions,
+    watches: Mutex<HashMap<String, Watch>>,
+}
+
+impl ConsulDiscovery {
+    /// Discovery through the agent `client` talks to.
+    pub fn new(
+        client: ConsulClient,
+        channel_options: ChannelOptions,
+        watch_options: WatchOptions,
+    ) -> Self {
+        Self {
+            inner: Arc::new(ConsulInner {
+                client,
+                channel_options,
+                watch_options,
+                watches: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The channel for `service`, starting its watch on first use.
+    pub fn channel(&self, service: &str) -> Channel {
+        self.watch(service).0
+    }
+
+    /// The status of `service`'s watch (starting it on first use), to wait for changes.
+    pub fn watch_status(&self, service: &str) -> watch::Receiver<WatchStatus> {
+        self.watch(service).1
+    }
+
+    /// The status of every watch started so far.
+    pub fn status(&self) -> Vec<WatchStatus> {
+        let watches = self
+            .inner
+            .watches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut all: Vec<WatchStatus> = watches
+            .values()
+            .map(|(_, status)| status.borrow().clone())
+            .collect();
+        all.sort_by(|a, b| a.service.cmp(&b.service));
+        all
+    }
+
+    fn watch(&self, service: &str) -> Watch {
+        let inner = &self.inner;
+        let mut watches = inner
+            .watches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        watches
+            .entry(service.to_owned())
+            .or_insert_with(|| {
+                spawn_watch(
+                    inner.client.clone(),
+                    service.to_owned(),
+                    inner.channel_options,
+                    inner.watch_options,
+                )
+            })
+            .clone()
     }
 }
 

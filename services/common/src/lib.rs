@@ -4,6 +4,7 @@
 //! gRPC channel.
 
 pub mod config;
+pub mod consul;
 pub mod db;
 pub mod discovery;
 pub mod domain;
@@ -11,9 +12,10 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::{DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
+pub use config::{AdvertiseArgs, ConsulArgs, DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
+pub use consul::{ConsulClient, ConsulError, Registration, RegistrationHandle};
 pub use db::{Database, DbConn, DbError};
-pub use discovery::{ChannelOptions, Discovery, DiscoveryError, StaticDiscovery};
+pub use discovery::{ChannelOptions, ConsulDiscovery, Discovery, DiscoveryError, StaticDiscovery};
 pub use domain::{FieldError, Id, Name};
 pub use server::GrpcServer;
 pub use shutdown::shutdown_signal;

@@ -1,6 +1,7 @@
 //! The tonic server scaffold every service uses: its own listener (port 0 works), server
 //! reflection v1 and v1alpha, the standard health service (NOT_SERVING until start-up is done),
-//! and graceful shutdown.
+//! and graceful shutdown; optionally a Consul [`Registration`] made once health reports SERVING
+//! and removed as soon as shutdown begins (before draining, so clients stop choosing us).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,6 +13,8 @@ use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
+
+use crate::consul::{Registration, RegistrationHandle};
 
 /// Names of the infrastructure services every server also answers, as listed by reflection.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -25,6 +28,7 @@ pub struct GrpcServer {
     local_addr: SocketAddr,
     service_name: &'static str,
     health: HealthReporter,
+    registration: Option<Registration>,
 }
 
 impl GrpcServer {
@@ -42,7 +46,15 @@ impl GrpcServer {
             local_addr,
             service_name,
             health,
+            registration: None,
         })
+    }
+
+    /// Registers this instance in Consul once it reports SERVING, and deregisters it when
+    /// shutdown begins.
+    pub fn register(mut self, registration: Registration) -> Self {
+        self.registration = Some(registration);
+        self
     }
 
     /// The address actually bound.
@@ -66,6 +78,7 @@ impl GrpcServer {
             local_addr,
             service_name,
             health,
+            registration,
         } = self;
         let routes = routes
             .add_service(reflection_v1(service_name)?)
@@ -75,6 +88,10 @@ impl GrpcServer {
             )));
 
         let (startup_failed_tx, startup_failed_rx) = tokio::sync::oneshot::channel::<()>();
+        // The registration made at SERVING, taken by shutdown; `stopping` keeps a late start-up
+        // from registering an instance that is already going away.
+        let registered = std::sync::Arc::new(std::sync::Mutex::new(Registered::default()));
+        let stop_registered = registered.clone();
         let stop_health = health.clone();
         let stop = async move {
             tokio::select! {
@@ -82,6 +99,17 @@ impl GrpcServer {
                 _ = startup_failed_rx => {}
             }
             set_status(&stop_health, service_name, ServingStatus::NotServing).await;
+            // Leave Consul while still serving: callers drop us from their sets, then we drain.
+            let handle = {
+                let mut registered = stop_registered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                registered.stopping = true;
+                registered.handle.take()
+            };
+            if let Some(handle) = handle {
+                handle.deregister().await;
+            }
         };
         let server = tonic::transport::Server::builder()
             .add_routes(routes)
@@ -95,6 +123,14 @@ impl GrpcServer {
                 Ok(()) => {
                     set_status(&health, service_name, ServingStatus::Serving).await;
                     tracing::info!(service = service_name, "ready: health reports SERVING");
+                    if let Some(registration) = registration {
+                        let mut registered = registered
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if !registered.stopping {
+                            registered.handle = Some(registration.start());
+                        }
+                    }
                 }
                 Err(err) => {
                     // The receiver is gone only if the server already stopped, which is fine.
@@ -108,6 +144,13 @@ impl GrpcServer {
         tracing::info!(service = service_name, "gRPC server stopped");
         Ok(())
     }
+}
+
+/// The Consul registration of a serving instance, shared by start-up and shutdown.
+#[derive(Debug, Default)]
+struct Registered {
+    stopping: bool,
+    handle: Option<RegistrationHandle>,
 }
 
 async fn set_status(health: &HealthReporter, service_name: &str, status: ServingStatus) {

@@ -1,0 +1,194 @@
+//! A service instance announcing itself to its local Consul agent, with a gRPC health check the
+//! agent runs, and leaving again on graceful shutdown.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::{AgentServiceCheck, AgentServiceRegistration, ConsulClient, go_duration};
+
+/// How often the agent runs the gRPC health check.
+const CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How long one check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an instance may stay critical before the agent removes it (a crashed instance
+/// never deregisters itself).
+const DEREGISTER_CRITICAL_AFTER: Duration = Duration::from_secs(30);
+/// How often we ask the agent whether it still knows us (a restarted dev agent forgets).
+const VERIFY_INTERVAL: Duration = Duration::from_secs(10);
+/// How long deregistration may delay shutdown.
+const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What to register: built from the service's names and advertised address, then
+/// [`Registration::start`]ed once the server reports SERVING.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    client: ConsulClient,
+    body: AgentServiceRegistration,
+    verify_interval: Duration,
+}
+
+impl Registration {
+    /// An instance of `name` (`users-service`) serving the gRPC service `grpc_service`
+    /// (`users.v1.UserService`, also what the health check asks for), reachable by others at
+    /// `host:port`, at `version`. The ID is `name-host-port`, unique per instance.
+    pub fn new(
+        client: ConsulClient,
+        name: &str,
+        grpc_service: &str,
+        host: &str,
+        port: u16,
+        version: &str,
+    ) -> Self {
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let body = AgentServiceRegistration {
+            id: format!("{name}-{host}-{port}"),
+            name: name.to_owned(),
+            address: host.to_owned(),
+            port,
+            tags: vec![format!("v{version}"), "grpc".to_owned()],
+            meta: BTreeMap::from([("version".to_owned(), version.to_owned())]),
+            check: AgentServiceCheck {
+                grpc: format!("{authority}/{grpc_service}"),
+                grpc_use_tls: false,
+                interval: go_duration(CHECK_INTERVAL),
+                timeout: go_duration(CHECK_TIMEOUT),
+                deregister_critical_service_after: go_duration(DEREGISTER_CRITICAL_AFTER),
+            },
+        };
+        Self {
+            client,
+            body,
+            verify_interval: VERIFY_INTERVAL,
+        }
+    }
+
+    /// Changes how often the registration is verified (and restored after an agent restart).
+    pub fn verify_every(mut self, interval: Duration) -> Self {
+        self.verify_interval = interval;
+        self
+    }
+
+    /// The instance ID.
+    pub fn id(&self) -> &str {
+        &self.body.id
+    }
+
+    /// The body sent to `PUT /v1/agent/service/register`.
+    pub fn body(&self) -> &AgentServiceRegistration {
+        &self.body
+    }
+
+    /// Registers in the background (retrying with backoff while the agent is unreachable), then
+    /// keeps the registration alive: every verify interval it asks the agent whether it still
+    /// knows the ID, and registers again when not. Must run inside a tokio runtime.
+    pub fn start(self) -> RegistrationHandle {
+        let (stop, stopped) = oneshot::channel();
+        let client = self.client.clone();
+        let id = self.body.id.clone();
+        let task = tokio::spawn(keep_registered(self, stopped));
+        RegistrationHandle {
+            client,
+            id,
+            stop,
+            task,
+        }
+    }
+}
+
+async fn keep_registered(registration: Registration, mut stopped: oneshot::Receiver<()>) {
+    let Registration {
+        client,
+        body,
+        verify_interval,
+    } = registration;
+    let id = body.id.as_str();
+    let mut registered = false;
+    let mut failures: u32 = 0;
+    loop {
+        let result = if registered {
+            match client.agent_service_exists(id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => {
+                    tracing::warn!(
+                        id,
+                        "Consul no longer knows this instance: registering again"
+                    );
+                    registered = false;
+                    client.register(&body).await
+                }
+                Err(err) => Err(err),
+            }
+        } else {
+            client.register(&body).await
+        };
+        let delay = match result {
+            Ok(()) => {
+                if !registered {
+                    tracing::info!(
+                        id,
+                        name = body.name,
+                        address = body.address,
+                        port = body.port,
+                        consul = client.address(),
+                        "registered in Consul"
+                    );
+                }
+                registered = true;
+                failures = 0;
+                verify_interval
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(id, error = %err, "Consul registration failed; retrying");
+                } else {
+                    tracing::debug!(id, error = %err, failures, "Consul registration still failing");
+                }
+                let backoff = Duration::from_millis(200).saturating_mul(1 << failures.min(5));
+                backoff.min(verify_interval)
+            }
+        };
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// A running registration; [`RegistrationHandle::deregister`] ends it.
+#[derive(Debug)]
+pub struct RegistrationHandle {
+    client: ConsulClient,
+    id: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl RegistrationHandle {
+    /// The instance ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Stops keeping the registration alive and removes it from the agent, so clients stop
+    /// sending new requests here before the server drains. Failures are logged, not returned:
+    /// the agent removes a critical instance by itself after `DeregisterCriticalServiceAfter`.
+    pub async fn deregister(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        match tokio::time::timeout(DEREGISTER_TIMEOUT, self.client.deregister(&self.id)).await {
+            Ok(Ok(())) => tracing::info!(id = self.id, "deregistered from Consul"),
+            Ok(Err(err)) => {
+                tracing::warn!(id = self.id, error = %err, "Consul deregistration failed")
+            }
+            Err(_) => tracing::warn!(id = self.id, "Consul deregistration timed out"),
+        }
+    }
+}
