@@ -99,6 +99,41 @@ impl std::fmt::Debug for ConsulArgs {
 }
 
 impl ConsulArgs {
+    /// Consul discovery when an address is given, else `None` (use the static table).
+    pub fn discovery(&self) -> Result<Option<crate::Discovery>, crate::ConsulError> {
+        Ok(self.client()?.map(|client| {
+            crate::Discovery::Consul(crate::ConsulDiscovery::new(
+                client,
+                crate::ChannelOptions::default(),
+                crate::consul::WatchOptions::default(),
+            ))
+        }))
+    }
+
+    /// The registration of a server bound to `bound` as an instance of `name` serving
+    /// `grpc_service`, advertised as `advertise` says; `None` without a Consul address.
+    pub fn registration(
+        &self,
+        advertise: &AdvertiseArgs,
+        bound: std::net::SocketAddr,
+        name: &str,
+        grpc_service: &str,
+        version: &str,
+    ) -> anyhow::Result<Option<crate::Registration>> {
+        let Some(client) = self.client()? else {
+            return Ok(None);
+        };
+        let (host, port) = advertise.resolve(bound).map_err(anyhow::Error::msg)?;
+        Ok(Some(crate::Registration::new(
+            client,
+            name,
+            grpc_service,
+            &host,
+            port,
+            version,
+        )))
+    }
+
     /// The Consul client, or `None` when no address is given (static mode).
     pub fn client(&self) -> Result<Option<crate::ConsulClient>, crate::ConsulError> {
         match self.consul_http_addr.as_deref().map(str::trim) {

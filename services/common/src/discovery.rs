@@ -19,6 +19,8 @@ use crate::consul::{ConsulClient, WatchOptions, WatchStatus, spawn_watch};
 pub const USERS_SERVICE: &str = "users-service";
 /// Logical name of the products service.
 pub const PRODUCTS_SERVICE: &str = "products-service";
+/// Logical name of the purchases service.
+pub const PURCHASES_SERVICE: &str = "purchases-service";
 
 /// Discovery failures. These are configuration problems, reported at start-up.
 #[derive(Debug, thiserror::Error)]

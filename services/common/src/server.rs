@@ -195,3 +195,41 @@ fn reflection_v1alpha(
         .build_v1alpha()
         .context("building reflection v1alpha")
 }
+
+/// The container health probe (`<service> healthcheck`): asks the server listening on `listen`
+/// (a wildcard address means this host) whether `service` is SERVING, through the standard
+/// health service, within 3 seconds.
+pub async fn probe_health(listen: SocketAddr, service: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let mut target = listen;
+    if target.ip().is_unspecified() {
+        target.set_ip(match target {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let check = async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{target}"))?
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {target}"))?;
+        let response = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .context("health check failed")?;
+        let status = response.into_inner().status();
+        anyhow::ensure!(
+            status == tonic_health::pb::health_check_response::ServingStatus::Serving,
+            "{service} is {}",
+            status.as_str_name()
+        );
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .context("no answer within 3s")?
+}

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use proto::products::v1::product_service_server::{ProductServiceServer, SERVICE_NAME};
-use shop_common::{Database, DatabaseConfig, GrpcServer};
+use shop_common::{Database, DatabaseConfig, GrpcServer, Registration};
 use tonic::service::Routes;
 
 pub use error::ProductError;
@@ -52,6 +52,13 @@ impl Application {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Registers the instance in Consul once it reports SERVING, and deregisters it as soon as
+    /// shutdown begins.
+    pub fn register(mut self, registration: Registration) -> Self {
+        self.server = self.server.register(registration);
+        self
     }
 
     /// Serves until Ctrl-C or SIGTERM.

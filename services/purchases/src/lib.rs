@@ -20,7 +20,7 @@ use std::time::Duration;
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
 use shop_common::discovery::{ChannelOptions, PRODUCTS_SERVICE, USERS_SERVICE};
-use shop_common::{Database, DatabaseConfig, Discovery, GrpcServer, StaticDiscovery};
+use shop_common::{Database, DatabaseConfig, Discovery, GrpcServer, Registration, StaticDiscovery};
 use tonic::service::Routes;
 
 pub use error::PurchaseError;
@@ -101,6 +101,13 @@ impl Application {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Registers the instance in Consul once it reports SERVING, and deregisters it as soon as
+    /// shutdown begins.
+    pub fn register(mut self, registration: Registration) -> Self {
+        self.server = self.server.register(registration);
+        self
     }
 
     /// Serves until Ctrl-C or SIGTERM.

@@ -1,29 +1,33 @@
-//! `purchases-service`: the purchases gRPC service. Configure with flags or env vars (`--help`).
+//! `purchases-service`: the purchases gRPC service. Configure with flags or env vars (`--help`);
+//! `purchases-service healthcheck` exits 0 when the server on `LISTEN_ADDR` reports SERVING.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use proto::purchases::v1::purchase_service_server::SERVICE_NAME;
 use purchases_service::{Application, Config, UpstreamsConfig};
-use shop_common::discovery::split_addresses;
-use shop_common::{DatabaseArgs, LogArgs};
+use shop_common::discovery::{PURCHASES_SERVICE, split_addresses};
+use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs};
 
 /// The purchases gRPC service.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:50053")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
-    /// Users service address(es), comma-separated (`http://host:port,...`).
+    /// Users service address(es), comma-separated (`http://host:port,...`). Ignored when
+    /// `CONSUL_HTTP_ADDR` is set: Consul's passing `users-service` instances are used.
     #[arg(
         long,
         env = "USERS_SERVICE_URL",
         default_value = "http://127.0.0.1:50051"
     )]
     users_service_url: String,
-    /// Products service address(es), comma-separated (`http://host:port,...`).
+    /// Products service address(es), comma-separated (`http://host:port,...`). Ignored when
+    /// `CONSUL_HTTP_ADDR` is set: Consul's passing `products-service` instances are used.
     #[arg(
         long,
         env = "PRODUCTS_SERVICE_URL",
@@ -37,10 +41,34 @@ struct Cli {
     database: DatabaseArgs,
     #[command(flatten)]
     log: LogArgs,
+    #[command(flatten)]
+    consul: ConsulArgs,
+    #[command(flatten)]
+    advertise: AdvertiseArgs,
 }
+
+/// The default listen address, also where `healthcheck` probes without `LISTEN_ADDR`.
+const DEFAULT_LISTEN: &str = "127.0.0.1:50053";
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `<binary> healthcheck`: the container healthcheck, which needs no other configuration.
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN.to_owned());
+        let probe = async {
+            let listen: SocketAddr = listen
+                .parse()
+                .map_err(|_| anyhow::anyhow!("LISTEN_ADDR `{listen}` is not an address"))?;
+            shop_common::server::probe_health(listen, SERVICE_NAME).await
+        };
+        return match probe.await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("purchases-service healthcheck: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     shop_common::telemetry::init_tracing(cli.log.log_format);
     let config = Config {
@@ -52,7 +80,23 @@ async fn main() -> ExitCode {
             deadline: Duration::from_millis(cli.upstream_timeout_ms),
         },
     };
-    let result = async { Application::build(config).await?.run_until_stopped().await }.await;
+    let result = async {
+        let mut app = match cli.consul.discovery()? {
+            Some(discovery) => Application::build_with_discovery(config, &discovery).await?,
+            None => Application::build(config).await?,
+        };
+        if let Some(registration) = cli.consul.registration(
+            &cli.advertise,
+            app.local_addr(),
+            PURCHASES_SERVICE,
+            SERVICE_NAME,
+            env!("CARGO_PKG_VERSION"),
+        )? {
+            app = app.register(registration);
+        }
+        app.run_until_stopped().await
+    }
+    .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
