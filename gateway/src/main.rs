@@ -36,7 +36,9 @@ struct Args {
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Upstream gRPC service address, `service=uri` (repeatable), e.g.
-    /// `users.v1.UserService=http://127.0.0.1:50051`. The env var takes a comma-separated list.
+    /// `users.v1.UserService=http://127.0.0.1:50051`, or `service=consul://<name>` to follow
+    /// Consul's passing instances of `<name>` (needs CONSUL_HTTP_ADDR). The env var takes a
+    /// comma-separated list.
     #[arg(long = "upstream", env = "GATEWAY_UPSTREAMS", value_delimiter = ',')]
     upstreams: Vec<UpstreamSpec>,
     /// Maximum request body size: bytes, or with a KiB/MiB suffix. Larger bodies get 413.
@@ -58,6 +60,8 @@ struct Args {
     /// Leave fields holding their default value out of responses.
     #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
     omit_unpopulated: bool,
+    #[command(flatten)]
+    consul: shop_common::ConsulArgs,
 }
 
 async fn shutdown_signal() {
@@ -85,7 +89,9 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let upstreams = Upstreams::from_static(&args.upstreams).map_err(|e| e.to_string())?;
+    let discovery = args.consul.discovery().map_err(|e| e.to_string())?;
+    let upstreams =
+        Upstreams::resolve(&args.upstreams, discovery.as_ref()).map_err(|e| e.to_string())?;
     let config = GatewayConfig {
         upstreams,
         body_limit: args.body_limit,

@@ -1,15 +1,21 @@
 //! The upstream seam: hands out a tonic [`Channel`] per gRPC service name.
 //!
-//! Today the table is static (`--upstream users.v1.UserService=http://127.0.0.1:50051`); the
-//! discovery issue fills the same type from Consul with balanced channels. Channels are created
-//! once (lazily connecting) and cloned per request, so requests share connections.
+//! Each service maps to a static address (`--upstream users.v1.UserService=http://127.0.0.1:50051`)
+//! or to a Consul service name (`--upstream users.v1.UserService=consul://users-service`), whose
+//! balanced channel follows Consul's passing instances ([`shop_common::Discovery`]). Channels are
+//! created once (lazily connecting) and cloned per request, so requests share connections.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use shop_common::Discovery;
+use shop_common::consul::WatchStatus;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::GatewayError;
+
+/// The scheme naming a Consul service instead of an address: `consul://users-service`.
+pub const CONSUL_SCHEME: &str = "consul://";
 
 /// How long a connection attempt to an upstream may take before the request fails with 503.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -19,8 +25,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct UpstreamSpec {
     /// Fully qualified gRPC service name (`users.v1.UserService`).
     pub service: String,
-    /// The address, e.g. `http://127.0.0.1:50051`.
+    /// The address, e.g. `http://127.0.0.1:50051`, or `consul://<name>` to follow Consul's
+    /// passing instances of `<name>`.
     pub uri: String,
+}
+
+impl UpstreamSpec {
+    /// The Consul service name when the URI is `consul://<name>`.
+    pub fn consul_name(&self) -> Option<&str> {
+        self.uri.strip_prefix(CONSUL_SCHEME)
+    }
 }
 
 impl std::str::FromStr for UpstreamSpec {
@@ -37,9 +51,20 @@ impl std::str::FromStr for UpstreamSpec {
                 "upstream `{s}` is not of the form service=uri"
             )));
         }
-        Endpoint::from_shared(uri.to_owned()).map_err(|e| {
-            GatewayError::Config(format!("upstream `{service}`: bad URI `{uri}`: {e}"))
-        })?;
+        match uri.strip_prefix(CONSUL_SCHEME) {
+            Some(name) => {
+                if name.is_empty() || name.contains(['/', '?', ' ']) {
+                    return Err(GatewayError::Config(format!(
+                        "upstream `{service}`: `{uri}` is not consul://<service name>"
+                    )));
+                }
+            }
+            None => {
+                Endpoint::from_shared(uri.to_owned()).map_err(|e| {
+                    GatewayError::Config(format!("upstream `{service}`: bad URI `{uri}`: {e}"))
+                })?;
+            }
+        }
         Ok(UpstreamSpec {
             service: service.to_owned(),
             uri: uri.to_owned(),
@@ -51,6 +76,8 @@ impl std::str::FromStr for UpstreamSpec {
 #[derive(Debug, Clone, Default)]
 pub struct Upstreams {
     channels: BTreeMap<String, Channel>,
+    /// The discovery backend behind `consul://` upstreams, kept for its status (`/readyz`).
+    discovery: Option<Discovery>,
 }
 
 impl Upstreams {
@@ -60,11 +87,31 @@ impl Upstreams {
     }
 
     /// Lazily connecting channels for static addresses. Must run inside a tokio runtime.
+    /// A `consul://` spec is an error here: use [`Upstreams::resolve`].
     pub fn from_static<'a>(
         specs: impl IntoIterator<Item = &'a UpstreamSpec>,
     ) -> Result<Self, GatewayError> {
+        Self::resolve(specs, None)
+    }
+
+    /// Channels for `specs`: static addresses directly, `consul://<name>` through `discovery`
+    /// (required when any spec uses it). Must run inside a tokio runtime.
+    pub fn resolve<'a>(
+        specs: impl IntoIterator<Item = &'a UpstreamSpec>,
+        discovery: Option<&Discovery>,
+    ) -> Result<Self, GatewayError> {
         let mut upstreams = Upstreams::new();
         for spec in specs {
+            if let Some(name) = spec.consul_name() {
+                let discovery = discovery.ok_or_else(|| {
+                    GatewayError::Config(format!(
+                        "upstream `{}` uses {}, but CONSUL_HTTP_ADDR is not set",
+                        spec.service, spec.uri
+                    ))
+                })?;
+                upstreams.discover(spec.service.clone(), name, discovery)?;
+                continue;
+            }
             let endpoint = Endpoint::from_shared(spec.uri.clone())
                 .map_err(|e| {
                     GatewayError::Config(format!(
@@ -76,6 +123,31 @@ impl Upstreams {
             upstreams.insert(spec.service.clone(), endpoint.connect_lazy());
         }
         Ok(upstreams)
+    }
+
+    /// Routes `service` to the instances `discovery` finds under `name` (e.g. Consul's passing
+    /// `users-service` instances), and reports that backend's state in `/readyz`.
+    pub fn discover(
+        &mut self,
+        service: impl Into<String>,
+        name: &str,
+        discovery: &Discovery,
+    ) -> Result<(), GatewayError> {
+        let channel = discovery
+            .channel(name)
+            .map_err(|e| GatewayError::Config(e.to_string()))?;
+        self.channels.insert(service.into(), channel);
+        self.discovery = Some(discovery.clone());
+        Ok(())
+    }
+
+    /// What discovery knows per watched name (endpoints, whether Consul answers); empty for
+    /// static upstreams.
+    pub fn discovery_status(&self) -> Vec<WatchStatus> {
+        self.discovery
+            .as_ref()
+            .map(Discovery::status)
+            .unwrap_or_default()
     }
 
     /// Adds (or replaces) the channel for `service`.
@@ -115,5 +187,11 @@ mod tests {
         assert!("no-equals".parse::<UpstreamSpec>().is_err());
         assert!("a=".parse::<UpstreamSpec>().is_err());
         assert!("a=not a uri".parse::<UpstreamSpec>().is_err());
+        let consul: UpstreamSpec = "users.v1.UserService=consul://users-service"
+            .parse()
+            .expect("consul:// names a service");
+        assert_eq!(consul.consul_name(), Some("users-service"));
+        assert!("a=consul://".parse::<UpstreamSpec>().is_err());
+        assert!(Upstreams::from_static([&consul]).is_err());
     }
 }

@@ -1,0 +1,354 @@
+//! The gateway on Consul discovery: real users-service instances (real PostgreSQL, one database
+//! each, so the rows tell which instance served a request) registering themselves in a FAKE
+//! Consul agent (test-support's `FakeConsul`, which runs their gRPC health checks), and the
+//! gateway (`gateway::app` with the generated routes) following the passing set.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gateway::{GatewayConfig, Upstreams};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use shop_common::consul::{ConsulState, WatchOptions, WatchStatus};
+use shop_common::{
+    ChannelOptions, ConsulClient, ConsulDiscovery, DatabaseConfig, Discovery, Registration,
+};
+use test_support::{FakeConsul, TestDatabase};
+use tokio::sync::oneshot;
+
+const USERS: &str = "users-service";
+const USER_SERVICE: &str = "users.v1.UserService";
+const TOKEN: &str = "gateway-test-token";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A users-service instance on its own runtime thread, so that [`Instance::kill`] can end it
+/// the way a crash does: every socket closes at once, nothing deregisters.
+struct Instance {
+    addr: SocketAddr,
+    id: String,
+    db: TestDatabase,
+    stop: Option<oneshot::Sender<()>>,
+    kill: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Instance {
+    async fn start(consul: &FakeConsul) -> Self {
+        let db = TestDatabase::create().await.expect("database");
+        let url = db.url().to_owned();
+        let consul_url = consul.url();
+        let (ready_tx, ready_rx) = oneshot::channel::<SocketAddr>();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (kill, killed) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let outcome = runtime.block_on(async move {
+                let app = users_service::Application::build(users_service::Config {
+                    listen_addr: "127.0.0.1:0".parse()?,
+                    database: DatabaseConfig::new(url),
+                })
+                .await?;
+                let addr = app.local_addr();
+                let client = ConsulClient::new(&consul_url, Some(TOKEN.to_owned()))?;
+                let registration =
+                    Registration::new(client, USERS, USER_SERVICE, "127.0.0.1", addr.port(), "t");
+                let _ = ready_tx.send(addr);
+                let app = app.register(registration);
+                tokio::select! {
+                    served = app.run_until(async { let _ = stopped.await; }) => served,
+                    _ = killed => Ok(()),
+                }
+            });
+            // Dropping the runtime here drops every connection and background task.
+            drop(runtime);
+            outcome
+        });
+        let addr = ready_rx.await.expect("instance started");
+        let id = format!("{USERS}-127.0.0.1-{}", addr.port());
+        Self {
+            addr,
+            id,
+            db,
+            stop: Some(stop),
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM's path): deregisters, drains, returns.
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.join().await;
+    }
+
+    /// A crash: the process is gone, its registration stays (critical) in Consul.
+    async fn kill(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+        self.join().await;
+    }
+
+    async fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .expect("join")
+                .expect("instance thread")
+                .expect("instance ran cleanly");
+        }
+    }
+
+    async fn rows(&self) -> i64 {
+        self.db.count_rows("users").await.expect("count")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(kill) = self.kill.take() {
+            let _ = kill.send(());
+        }
+    }
+}
+
+struct Gateway {
+    addr: SocketAddr,
+    discovery: ConsulDiscovery,
+    client: Client<HttpConnector, Full<Bytes>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Gateway {
+    async fn start(consul: &FakeConsul) -> Self {
+        let client = ConsulClient::new(&consul.url(), Some(TOKEN.to_owned())).expect("client");
+        let discovery = ConsulDiscovery::new(
+            client,
+            ChannelOptions::default(),
+            WatchOptions {
+                wait: Duration::from_secs(5),
+                min_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(500),
+            },
+        );
+        let mut upstreams = Upstreams::new();
+        upstreams
+            .discover(USER_SERVICE, USERS, &Discovery::Consul(discovery.clone()))
+            .expect("consul upstream");
+        let config = GatewayConfig {
+            upstreams,
+            ..GatewayConfig::default()
+        };
+        let pool =
+            gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Self {
+            addr,
+            discovery,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            _stop: stop,
+        }
+    }
+
+    async fn request(&self, method: &str, path: &str, body: Option<String>) -> (u16, Bytes) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .expect("request");
+        let response = self.client.request(request).await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, body)
+    }
+
+    /// Creates `n` users through the gateway; returns how many did not answer 200.
+    async fn create_users(&self, n: u32) -> u32 {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let mut failed = 0;
+        for _ in 0..n {
+            let i = NEXT.fetch_add(1, Ordering::Relaxed);
+            let body =
+                serde_json::json!({"name": format!("u{i}"), "email": format!("u{i}@example.com")});
+            let (status, answer) = self
+                .request("POST", "/api/users", Some(body.to_string()))
+                .await;
+            if status != 200 {
+                eprintln!("POST /api/users: {status} {answer:?}");
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    async fn wait_for(&self, what: &str, condition: impl Fn(&WatchStatus) -> bool) {
+        let mut status = self.discovery.watch_status(USERS);
+        let reached = tokio::time::timeout(TIMEOUT, status.wait_for(|s| condition(s)))
+            .await
+            .map(|r| r.is_ok());
+        assert!(
+            matches!(reached, Ok(true)),
+            "{what}: not reached; status {:?}",
+            *self.discovery.watch_status(USERS).borrow()
+        );
+    }
+
+    async fn wait_for_endpoints(&self, instances: &[&Instance]) {
+        let wanted: BTreeSet<String> = instances.iter().map(|i| i.addr.to_string()).collect();
+        self.wait_for("endpoints", |s| s.endpoints == wanted).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_follows_consul_as_instances_come_die_and_leave() {
+    shop_common::telemetry::init_test_tracing();
+    let consul = FakeConsul::builder()
+        .check_interval(Duration::from_millis(100))
+        .require_token(TOKEN)
+        .start()
+        .expect("fake Consul");
+    let mut a = Instance::start(&consul).await;
+    let mut b = Instance::start(&consul).await;
+    let gateway = Gateway::start(&consul).await;
+
+    // Registration: what a real users-service sends, field by field, with the token.
+    consul
+        .wait_until("both passing", TIMEOUT, |i| {
+            i.values().filter(|i| i.status == "passing").count() == 2
+        })
+        .await
+        .expect("both instances registered and passing");
+    let body = consul.instances()[&a.id].registration.clone();
+    assert_eq!(body["ID"], a.id.as_str());
+    assert_eq!(body["Name"], USERS);
+    assert_eq!(body["Address"], "127.0.0.1");
+    assert_eq!(body["Port"], a.addr.port());
+    assert_eq!(body["Tags"], serde_json::json!(["vt", "grpc"]));
+    assert_eq!(body["Meta"], serde_json::json!({"version": "t"}));
+    assert_eq!(
+        body["Check"]["GRPC"],
+        format!("127.0.0.1:{}/{USER_SERVICE}", a.addr.port())
+    );
+    assert_eq!(body["Check"]["Interval"], "10s");
+    assert_eq!(body["Check"]["Timeout"], "2s");
+    assert_eq!(body["Check"]["DeregisterCriticalServiceAfter"], "30s");
+
+    // Two instances: requests reach both.
+    gateway.wait_for_endpoints(&[&a, &b]).await;
+    assert_eq!(gateway.create_users(40).await, 0);
+    let (rows_a, rows_b) = (a.rows().await, b.rows().await);
+    eprintln!("2 instances, 40 requests: a={rows_a} b={rows_b}");
+    assert!(rows_a > 0 && rows_b > 0, "a={rows_a} b={rows_b}");
+    assert_eq!(rows_a + rows_b, 40);
+
+    // A third instance joins: it gets traffic, the gateway is not restarted.
+    let mut c = Instance::start(&consul).await;
+    gateway.wait_for_endpoints(&[&a, &b, &c]).await;
+    assert_eq!(gateway.create_users(60).await, 0);
+    let rows_c = c.rows().await;
+    eprintln!("3 instances, 60 more requests: c={rows_c}");
+    assert!(rows_c > 0);
+
+    // b crashes: measure how long until the gateway stops sending it traffic.
+    let b_rows_before = b.rows().await;
+    let died = Instant::now();
+    b.kill().await;
+    let mut failed_while_detecting = 0;
+    let mut sent_while_detecting = 0;
+    let b_endpoint = b.addr.to_string();
+    while gateway
+        .discovery
+        .watch_status(USERS)
+        .borrow()
+        .endpoints
+        .contains(&b_endpoint)
+    {
+        assert!(died.elapsed() < TIMEOUT, "b never left the passing set");
+        failed_while_detecting += gateway.create_users(1).await;
+        sent_while_detecting += 1;
+    }
+    let removed_after = died.elapsed();
+    eprintln!(
+        "FAILOVER: b left the gateway's endpoint set {removed_after:?} after it died \
+         (fake Consul check interval 100ms); {failed_while_detecting} of {sent_while_detecting} \
+         requests failed in that window"
+    );
+    assert_eq!(
+        gateway.create_users(50).await,
+        0,
+        "no failures once b is out"
+    );
+    assert_eq!(b.rows().await, b_rows_before);
+    assert!(
+        consul.instances()[&b.id].status == "critical",
+        "a crash leaves it critical"
+    );
+
+    // a shuts down gracefully: it deregisters itself, and no request fails.
+    a.stop().await;
+    assert!(!consul.instances().contains_key(&a.id), "a deregistered");
+    assert!(
+        consul.requests().iter().any(
+            |r| r.method == "PUT" && r.path == format!("/v1/agent/service/deregister/{}", a.id)
+        )
+    );
+    gateway.wait_for_endpoints(&[&c]).await;
+    assert_eq!(gateway.create_users(20).await, 0);
+
+    // Consul goes away: the gateway keeps serving on the last known endpoints and says so.
+    let requests = consul.requests();
+    assert!(
+        requests.iter().all(|r| r.token.as_deref() == Some(TOKEN)),
+        "every Consul request carries X-Consul-Token"
+    );
+    consul.stop();
+    gateway
+        .wait_for("Consul unreachable", |s| {
+            matches!(s.consul, ConsulState::Unreachable { .. })
+        })
+        .await;
+    let c_before = c.rows().await;
+    assert_eq!(gateway.create_users(20).await, 0);
+    assert_eq!(c.rows().await, c_before + 20);
+    let (status, body) = gateway.request("GET", "/readyz", None).await;
+    let readyz: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(status, 200, "{readyz}");
+    assert_eq!(
+        readyz["discovery"][USERS]["consul"], "unreachable",
+        "{readyz}"
+    );
+    assert_eq!(
+        readyz["discovery"][USERS]["endpoints"],
+        serde_json::json!([c.addr.to_string()]),
+        "{readyz}"
+    );
+    c.stop().await;
+}
