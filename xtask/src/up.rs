@@ -4,7 +4,8 @@
 //! `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and `PURCHASES_DATABASE_URL` are all given),
 //! creates the databases, starts every process in [`processes`] on fixed loopback ports, waits
 //! until each is ready, prints the addresses, and on Ctrl-C (or SIGTERM) stops the processes
-//! and the cluster. The services migrate their own databases at start-up.
+//! and the cluster. The services migrate their own databases at start-up. With
+//! `CONSUL_HTTP_ADDR` set the stack runs in Consul mode (see [`consul_addr`]).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -174,7 +175,11 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         ("purchases.v1.PurchaseService", &purchases),
     ] {
         gateway_args.push("--upstream".to_owned());
-        gateway_args.push(format!("{service}=http://{}", upstream.addr));
+        // Consul mode: the gateway follows Consul's passing instances, named like the binaries.
+        gateway_args.push(match consul_addr() {
+            Some(_) => format!("{service}=consul://{}", upstream.binary),
+            None => format!("{service}=http://{}", upstream.addr),
+        });
     }
     let gateway = Process {
         package: "gateway",
@@ -186,6 +191,15 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         ready: Ready::HttpOk("/readyz"),
     };
     vec![users, products, purchases, gateway]
+}
+
+/// `CONSUL_HTTP_ADDR` when set: Consul mode. The children inherit it (and
+/// `CONSUL_HTTP_TOKEN`), so the services register themselves (advertising their loopback
+/// address) and purchases and the gateway find their upstreams through Consul.
+fn consul_addr() -> Option<String> {
+    std::env::var("CONSUL_HTTP_ADDR")
+        .ok()
+        .filter(|addr| !addr.trim().is_empty())
 }
 
 /// `cargo xtask up`.
@@ -214,6 +228,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     run_checked(&mut build)?;
 
     let (databases, _cluster) = databases(ports.postgres)?;
+    match consul_addr() {
+        Some(addr) => eprintln!("Consul mode: services register in {addr}, upstreams found there"),
+        None => eprintln!("static discovery (set CONSUL_HTTP_ADDR for Consul)"),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
