@@ -105,7 +105,15 @@ fn upstream_error(
     ) && started.elapsed() >= deadline
     {
         GatewayError::DeadlineExceeded(deadline)
-    } else if status.code() == tonic::Code::Unavailable && status.source().is_some() {
+    } else if status.source().is_some()
+        && matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::Unknown
+        )
+    {
+        // Raised by the client transport, not answered by the upstream: a connection that
+        // failed or was torn down under the call (an upstream shutting down answers with
+        // GOAWAY, which surfaces as CANCELLED) means the upstream is not there.
         tracing::warn!(service, error = %status, "upstream unreachable");
         GatewayError::UpstreamUnavailable(service.to_owned())
     } else {
@@ -362,6 +370,34 @@ mod tests {
         assert_eq!(parse_grpc_timeout("S"), None);
         assert_eq!(parse_grpc_timeout("5x"), None);
         assert_eq!(parse_grpc_timeout("5é"), None);
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_and_answers_keep_their_code() {
+        let pool = crate::descriptor_pool(crate::generated::FILE_DESCRIPTOR_SET)
+            .expect("generated descriptors decode");
+        let output = pool
+            .get_message_by_name("users.v1.User")
+            .expect("a generated type");
+        let started = Instant::now();
+        let deadline = Duration::from_secs(60);
+        let map = |status| upstream_error("s.v1.S", &output, status, started, deadline);
+        // Raised by the client transport (a source is attached): the upstream is not there.
+        let torn_down = tonic::Status::from_error(Box::new(std::io::Error::other("gone")));
+        assert!(matches!(
+            map(torn_down),
+            GatewayError::UpstreamUnavailable(service) if service == "s.v1.S"
+        ));
+        // Answered by the upstream: kept.
+        assert_eq!(map(tonic::Status::cancelled("stop")).status().as_u16(), 499);
+        assert_eq!(
+            map(tonic::Status::unavailable("busy")).code(),
+            tonic::Code::Unavailable
+        );
+        assert!(matches!(
+            map(tonic::Status::unavailable("busy")),
+            GatewayError::Upstream { .. }
+        ));
     }
 
     #[test]
