@@ -2,7 +2,7 @@
 //! transcodes JSON to protobuf and back, and calls the upstream gRPC services.
 //!
 //! [`app`] turns a route table ([`spec::RouteSpec`], written by the generator) and the
-//! descriptor set it came from into an axum [`Router`](axum::Router). Everything is resolved
+//! descriptor set it came from into an axum [`Router`]. Everything is resolved
 //! once there; a request costs one match, one JSON parse, one upstream call on a shared channel
 //! and one JSON write.
 //!
