@@ -128,6 +128,12 @@ impl Generator {
         self
     }
 
+    /// The OpenAPI `info.license`, an SPDX expression (`MIT OR Apache-2.0`); none by default.
+    pub fn license(mut self, spdx: impl Into<String>) -> Self {
+        self.openapi.license = Some(spdx.into());
+        self
+    }
+
     /// The input files: as given, or discovered under the first proto directory.
     pub fn input_files(&self) -> Result<Vec<String>, Error> {
         let mut files = match &self.files {

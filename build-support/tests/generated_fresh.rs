@@ -7,6 +7,8 @@ use std::path::PathBuf;
 fn checked_in_generated_files_are_fresh() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let output = build_support::Generator::new()
+        .title("Shop API")
+        .license("MIT OR Apache-2.0")
         .proto_dir(root.join("proto/proto"))
         .routes_out(root.join("gateway/src/generated"))
         .openapi_out(root.join("openapi"))

@@ -1,4 +1,5 @@
-//! `cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... [--out DIR] [--openapi-out DIR]`:
+//! `cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... [--out DIR] [--openapi-out DIR]
+//! [--title T] [--license SPDX]`:
 //! regenerate the gateway routes and the OpenAPI document from the protos.
 //!
 //! Defaults are this repository's: protos under `proto/proto` (every file except `google/**`),
@@ -13,7 +14,7 @@ use anyhow::{Context, bail};
 use crate::project_root;
 
 const USAGE: &str = "usage: cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... \
-                     [--out DIR] [--openapi-out DIR]";
+                     [--out DIR] [--openapi-out DIR] [--title T] [--license SPDX]";
 
 /// Regenerates everything, or with `--check` fails listing the stale files.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -23,6 +24,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut files: Vec<String> = Vec::new();
     let mut out = root.join("gateway/src/generated");
     let mut openapi_out = root.join("openapi");
+    let mut title = "Shop API".to_owned();
+    let mut license = "MIT OR Apache-2.0".to_owned();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -36,6 +39,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--file" => files.push(value(arg)?),
             "--out" => out = root.join(value(arg)?),
             "--openapi-out" => openapi_out = root.join(value(arg)?),
+            "--title" => title = value(arg)?,
+            "--license" => license = value(arg)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -49,6 +54,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
     let ts_client = openapi_out == root.join("openapi");
     let mut generator = build_support::Generator::new()
+        .title(title)
+        .license(license)
         .routes_out(out)
         .openapi_out(openapi_out.clone());
     for dir in proto_dirs {

@@ -196,24 +196,6 @@ export interface components {
             /** @description Price, finite and not negative. */
             price: number | ("NaN" | "Infinity" | "-Infinity");
         };
-        /** @description The created product. */
-        "products.v1.CreateProductResponse": {
-            /** @description The product as stored, with its id. */
-            product?: components["schemas"]["products.v1.Product"];
-        };
-        /** @description Which product to read. */
-        "products.v1.GetProductRequest": {
-            /**
-             * Format: int64
-             * @description The product's id.
-             */
-            id: string;
-        };
-        /** @description The product read. */
-        "products.v1.GetProductResponse": {
-            /** @description The product. */
-            product?: components["schemas"]["products.v1.Product"];
-        };
         /** @description A product for sale. */
         "products.v1.Product": {
             /**
@@ -248,14 +230,6 @@ export interface components {
             /** @description The product bought. */
             product?: components["schemas"]["products.v1.Product"];
         };
-        /** @description Which purchase to read. */
-        "purchases.v1.GetPurchaseRequest": {
-            /**
-             * Format: int64
-             * @description The purchase's id.
-             */
-            id: string;
-        };
         /** @description The purchase, with its user and product. */
         "purchases.v1.GetPurchaseResponse": {
             /** @description The purchase. */
@@ -265,33 +239,12 @@ export interface components {
             /** @description The product bought. */
             product?: components["schemas"]["products.v1.Product"];
         };
-        /** @description Which user and which product to read. */
-        "purchases.v1.GetUserProductRequest": {
-            /**
-             * Format: int64
-             * @description The user's id.
-             */
-            user_id: string;
-            /**
-             * Format: int64
-             * @description The product's id.
-             */
-            product_id: string;
-        };
         /** @description The user and the product. */
         "purchases.v1.GetUserProductResponse": {
             /** @description The user. */
             user?: components["schemas"]["users.v1.User"];
             /** @description The product. */
             product?: components["schemas"]["products.v1.Product"];
-        };
-        /** @description Whose purchases to list. */
-        "purchases.v1.GetUserPurchasesRequest": {
-            /**
-             * Format: int64
-             * @description The buyer's id.
-             */
-            user_id: string;
         };
         /** @description A user's purchases, with the user and the products bought. */
         "purchases.v1.GetUserPurchasesResponse": {
@@ -346,24 +299,6 @@ export interface components {
             /** @description Email address; must not belong to another user. */
             email: string;
         };
-        /** @description The created user. */
-        "users.v1.CreateUserResponse": {
-            /** @description The user as stored, with its id. */
-            user?: components["schemas"]["users.v1.User"];
-        };
-        /** @description Which user to read. */
-        "users.v1.GetUserRequest": {
-            /**
-             * Format: int64
-             * @description The user's id.
-             */
-            id: string;
-        };
-        /** @description The user read. */
-        "users.v1.GetUserResponse": {
-            /** @description The user. */
-            user?: components["schemas"]["users.v1.User"];
-        };
         /** @description A registered user. */
         "users.v1.User": {
             /**
@@ -377,7 +312,17 @@ export interface components {
             email?: string;
         };
     };
-    responses: never;
+    responses: {
+        /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
+        Error: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["google.rpc.Status"];
+            };
+        };
+    };
     parameters: never;
     requestBodies: never;
     headers: never;
@@ -407,15 +352,8 @@ export interface operations {
                     "application/json": components["schemas"]["products.v1.Product"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     ProductService_GetProduct: {
@@ -439,15 +377,8 @@ export interface operations {
                     "application/json": components["schemas"]["products.v1.Product"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     PurchaseQueryService_GetUserProduct: {
@@ -473,15 +404,8 @@ export interface operations {
                     "application/json": components["schemas"]["purchases.v1.GetUserProductResponse"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     PurchaseService_CreatePurchase: {
@@ -506,15 +430,8 @@ export interface operations {
                     "application/json": components["schemas"]["purchases.v1.CreatePurchaseResponse"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     PurchaseService_GetPurchase: {
@@ -538,15 +455,8 @@ export interface operations {
                     "application/json": components["schemas"]["purchases.v1.GetPurchaseResponse"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     PurchaseService_GetUserPurchases: {
@@ -570,15 +480,8 @@ export interface operations {
                     "application/json": components["schemas"]["purchases.v1.GetUserPurchasesResponse"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     UserService_CreateUser: {
@@ -603,15 +506,8 @@ export interface operations {
                     "application/json": components["schemas"]["users.v1.User"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
     UserService_GetUser: {
@@ -635,15 +531,8 @@ export interface operations {
                     "application/json": components["schemas"]["users.v1.User"];
                 };
             };
-            /** @description An error: a `google.rpc.Status` with the HTTP status mapped from its gRPC code. */
-            default: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["google.rpc.Status"];
-                };
-            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
         };
     };
 }
