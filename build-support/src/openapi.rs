@@ -706,7 +706,10 @@ fn prune_unreferenced_schemas(doc: &mut utoipa::openapi::OpenApi) -> Result<(), 
         return Ok(());
     };
     let mut pending = Vec::new();
-    collect_refs(&to_value("paths", serde_json::to_value(&doc.paths))?, &mut pending);
+    collect_refs(
+        &to_value("paths", serde_json::to_value(&doc.paths))?,
+        &mut pending,
+    );
     collect_refs(
         &to_value("responses", serde_json::to_value(&components.responses))?,
         &mut pending,
@@ -716,10 +719,15 @@ fn prune_unreferenced_schemas(doc: &mut utoipa::openapi::OpenApi) -> Result<(), 
         if reachable.insert(name.clone())
             && let Some(schema) = components.schemas.get(&name)
         {
-            collect_refs(&to_value("schema", serde_json::to_value(schema))?, &mut pending);
+            collect_refs(
+                &to_value("schema", serde_json::to_value(schema))?,
+                &mut pending,
+            );
         }
     }
-    components.schemas.retain(|name, _| reachable.contains(name));
+    components
+        .schemas
+        .retain(|name, _| reachable.contains(name));
     Ok(())
 }
 
