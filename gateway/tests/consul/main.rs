@@ -1,7 +1,8 @@
 //! The gateway on Consul discovery: real users-service instances (real PostgreSQL, one database
 //! each, so the rows tell which instance served a request) registering themselves in a FAKE
 //! Consul agent (test-support's `FakeConsul`, which runs their gRPC health checks), and the
-//! gateway (`gateway::app` with the generated routes) following the passing set.
+//! gateway (`gateway::app` with the generated routes) following the passing set. The second
+//! test runs the whole shop on Consul: purchases finds users and products there too.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -351,4 +352,198 @@ async fn the_gateway_follows_consul_as_instances_come_die_and_leave() {
         "{readyz}"
     );
     c.stop().await;
+}
+
+/// Starts a service future in the test runtime; the returned sender stops it gracefully.
+fn spawn_service<F>(
+    run: impl FnOnce(oneshot::Receiver<()>) -> F,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+)
+where
+    F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let (stop, stopped) = oneshot::channel();
+    (stop, tokio::spawn(run(stopped)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_shop_runs_on_consul_purchases_included() {
+    shop_common::telemetry::init_test_tracing();
+    let consul = FakeConsul::builder()
+        .check_interval(Duration::from_millis(100))
+        .start()
+        .expect("fake Consul");
+    let client = ConsulClient::new(&consul.url(), None).expect("client");
+    let registration = |name: &str, grpc: &str, addr: SocketAddr| {
+        Registration::new(client.clone(), name, grpc, "127.0.0.1", addr.port(), "t")
+    };
+    let until = |stopped: oneshot::Receiver<()>| async move {
+        let _ = stopped.await;
+    };
+
+    let users_db = TestDatabase::create().await.expect("db");
+    let users = users_service::Application::build(users_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: DatabaseConfig::new(users_db.url()),
+    })
+    .await
+    .expect("users");
+    let users_addr = users.local_addr();
+    let users = users.register(registration(USERS, USER_SERVICE, users_addr));
+    let (stop_users, users) = spawn_service(|s| users.run_until(until(s)));
+
+    let products_db = TestDatabase::create().await.expect("db");
+    let products = products_service::Application::build(products_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: DatabaseConfig::new(products_db.url()),
+    })
+    .await
+    .expect("products");
+    let products_addr = products.local_addr();
+    let products = products.register(registration(
+        "products-service",
+        "products.v1.ProductService",
+        products_addr,
+    ));
+    let (stop_products, products) = spawn_service(|s| products.run_until(until(s)));
+
+    // Purchases finds users and products through Consul, not through addresses.
+    let purchases_db = TestDatabase::create().await.expect("db");
+    let discovery = Discovery::Consul(ConsulDiscovery::new(
+        client.clone(),
+        ChannelOptions::default(),
+        WatchOptions::default(),
+    ));
+    let purchases = purchases_service::Application::build_with_discovery(
+        purchases_service::Config {
+            listen_addr: "127.0.0.1:0".parse().expect("literal"),
+            database: DatabaseConfig::new(purchases_db.url()),
+            upstreams: purchases_service::UpstreamsConfig {
+                users: Vec::new(),
+                products: Vec::new(),
+                deadline: Duration::from_secs(5),
+            },
+        },
+        &discovery,
+    )
+    .await
+    .expect("purchases");
+    let purchases_addr = purchases.local_addr();
+    let purchases = purchases.register(registration(
+        "purchases-service",
+        "purchases.v1.PurchaseService",
+        purchases_addr,
+    ));
+    let (stop_purchases, purchases) = spawn_service(|s| purchases.run_until(until(s)));
+
+    consul
+        .wait_until("three passing", TIMEOUT, |i| {
+            i.values().filter(|i| i.status == "passing").count() == 3
+        })
+        .await
+        .expect("all registered and passing");
+
+    // The gateway as its binary configures it: `service=consul://name` specs.
+    let specs: Vec<gateway::UpstreamSpec> = [
+        "users.v1.UserService=consul://users-service",
+        "products.v1.ProductService=consul://products-service",
+        "purchases.v1.PurchaseService=consul://purchases-service",
+    ]
+    .iter()
+    .map(|s| s.parse().expect("valid spec"))
+    .collect();
+    let gateway_discovery = Discovery::Consul(ConsulDiscovery::new(
+        client.clone(),
+        ChannelOptions::default(),
+        WatchOptions::default(),
+    ));
+    let config = GatewayConfig {
+        upstreams: Upstreams::resolve(&specs, Some(&gateway_discovery)).expect("resolved"),
+        ..GatewayConfig::default()
+    };
+    let pool =
+        gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET).expect("descriptors");
+    let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let send = |method: &'static str, path: &'static str, body: serde_json::Value| {
+        let http = http.clone();
+        async move {
+            let request = http::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(if body.is_null() {
+                    String::new()
+                } else {
+                    body.to_string()
+                })))
+                .expect("request");
+            let response = http.request(request).await.expect("gateway answers");
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+            (status, json)
+        }
+    };
+
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let (status, readyz) = send("GET", "/readyz", serde_json::Value::Null).await;
+        if status == 200 {
+            assert_eq!(
+                readyz["discovery"][USERS]["consul"], "reachable",
+                "{readyz}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {readyz}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, user) = send(
+        "POST",
+        "/api/users",
+        serde_json::json!({"name": "Ada", "email": "ada@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    let (status, product) = send(
+        "POST",
+        "/api/products",
+        serde_json::json!({"name": "Pen", "price": 2.5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{product}");
+    let (status, purchase) = send(
+        "POST",
+        "/api/purchases",
+        serde_json::json!({"user_id": user["id"], "product_id": product["id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{purchase}");
+    assert_eq!(purchase["user"]["name"], "Ada", "{purchase}");
+    assert_eq!(purchase["product"]["name"], "Pen", "{purchase}");
+
+    // Graceful shutdown deregisters each service.
+    for (stop, served) in [
+        (stop_purchases, purchases),
+        (stop_products, products),
+        (stop_users, users),
+    ] {
+        let _ = stop.send(());
+        served.await.expect("join").expect("clean stop");
+    }
+    assert!(consul.instances().is_empty(), "{:?}", consul.instances());
 }
