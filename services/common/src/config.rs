@@ -124,14 +124,11 @@ impl ConsulArgs {
             return Ok(None);
         };
         let (host, port) = advertise.resolve(bound).map_err(anyhow::Error::msg)?;
-        Ok(Some(crate::Registration::new(
-            client,
-            name,
-            grpc_service,
-            &host,
-            port,
-            version,
-        )))
+        let interval = std::time::Duration::from_secs(advertise.consul_check_interval_secs.max(1));
+        Ok(Some(
+            crate::Registration::new(client, name, grpc_service, &host, port, version)
+                .check_every(interval),
+        ))
     }
 
     /// The Consul client, or `None` when no address is given (static mode).
@@ -154,6 +151,10 @@ pub struct AdvertiseArgs {
     /// port). Default: the listen address, unless it is a wildcard.
     #[arg(long, env = "ADVERTISE_ADDR")]
     pub advertise_addr: Option<String>,
+    /// How often Consul runs this instance's gRPC health check, in seconds. A crashed instance
+    /// keeps getting (failing) requests until a check fails, so this bounds failover time.
+    #[arg(long, env = "CONSUL_CHECK_INTERVAL_SECS", default_value_t = 10)]
+    pub consul_check_interval_secs: u64,
 }
 
 impl AdvertiseArgs {
@@ -192,6 +193,7 @@ mod tests {
         let bound: std::net::SocketAddr = "0.0.0.0:50051".parse().expect("literal");
         let args = |a: Option<&str>| AdvertiseArgs {
             advertise_addr: a.map(str::to_owned),
+            consul_check_interval_secs: 10,
         };
         assert!(args(None).resolve(bound).is_err());
         assert_eq!(

@@ -26,7 +26,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
-pub use registration::{Registration, RegistrationHandle};
+pub use registration::{DEFAULT_CHECK_INTERVAL, Registration, RegistrationHandle};
 pub(crate) use watch::spawn_watch;
 pub use watch::{ConsulState, WatchOptions, WatchStatus};
 

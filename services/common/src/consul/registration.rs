@@ -9,8 +9,9 @@ use tokio::task::JoinHandle;
 
 use super::{AgentServiceCheck, AgentServiceRegistration, ConsulClient, go_duration};
 
-/// How often the agent runs the gRPC health check.
-const CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the agent runs the gRPC health check by default. This bounds how long a crashed
+/// instance keeps receiving (failing) requests: callers drop it once a check fails.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// How long one check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an instance may stay critical before the agent removes it (a crashed instance
@@ -57,7 +58,7 @@ impl Registration {
             check: AgentServiceCheck {
                 grpc: format!("{authority}/{grpc_service}"),
                 grpc_use_tls: false,
-                interval: go_duration(CHECK_INTERVAL),
+                interval: go_duration(DEFAULT_CHECK_INTERVAL),
                 timeout: go_duration(CHECK_TIMEOUT),
                 deregister_critical_service_after: go_duration(DEREGISTER_CRITICAL_AFTER),
             },
@@ -67,6 +68,14 @@ impl Registration {
             body,
             verify_interval: VERIFY_INTERVAL,
         }
+    }
+
+    /// Changes how often the agent runs the health check (default 10 s); the check's timeout
+    /// is 2 s or the interval, whichever is shorter.
+    pub fn check_every(mut self, interval: Duration) -> Self {
+        self.body.check.interval = go_duration(interval);
+        self.body.check.timeout = go_duration(CHECK_TIMEOUT.min(interval));
+        self
     }
 
     /// Changes how often the registration is verified (and restored after an agent restart).
@@ -190,5 +199,22 @@ impl RegistrationHandle {
             }
             Err(_) => tracing::warn!(id = self.id, "Consul deregistration timed out"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_interval_and_timeout() {
+        let client = ConsulClient::new("127.0.0.1:8500", None).expect("valid");
+        let registration = Registration::new(client, "users-service", "u.v1.U", "h", 1, "0");
+        assert_eq!(registration.body().check.interval, "10s");
+        assert_eq!(registration.body().check.timeout, "2s");
+        let faster = registration.check_every(Duration::from_secs(1));
+        assert_eq!(faster.body().check.interval, "1s");
+        assert_eq!(faster.body().check.timeout, "1s");
+        assert_eq!(faster.id(), "users-service-h-1");
     }
 }
