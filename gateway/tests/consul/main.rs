@@ -313,8 +313,25 @@ async fn the_gateway_follows_consul_as_instances_come_die_and_leave() {
         "a crash leaves it critical"
     );
 
-    // a shuts down gracefully: it deregisters itself, and no request fails.
-    a.stop().await;
+    // a shuts down gracefully under load: it deregisters itself, keeps serving while the
+    // gateway's watch drops it, then drains; no request fails.
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let (_, (failed, sent)) = tokio::join!(
+        async {
+            a.stop().await;
+            stopped.store(true, Ordering::Relaxed);
+        },
+        async {
+            let (mut failed, mut sent) = (0, 0);
+            while !stopped.load(Ordering::Relaxed) {
+                failed += gateway.create_users(1).await;
+                sent += 1;
+            }
+            (failed, sent)
+        }
+    );
+    eprintln!("graceful stop of a under load: {failed} of {sent} requests failed");
+    assert_eq!(failed, 0, "no request fails while a leaves gracefully");
     assert!(!consul.instances().contains_key(&a.id), "a deregistered");
     assert!(
         consul.requests().iter().any(

@@ -21,6 +21,9 @@ const DEREGISTER_CRITICAL_AFTER: Duration = Duration::from_secs(30);
 const VERIFY_INTERVAL: Duration = Duration::from_secs(10);
 /// How long deregistration may delay shutdown.
 const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an instance keeps serving after deregistering, so that watchers (whose blocking
+/// queries return at once) drop it before it stops accepting requests.
+const LEAVE_GRACE: Duration = Duration::from_millis(500);
 
 /// What to register: built from the service's names and advertised address, then
 /// [`Registration::start`]ed once the server reports SERVING.
@@ -29,6 +32,7 @@ pub struct Registration {
     client: ConsulClient,
     body: AgentServiceRegistration,
     verify_interval: Duration,
+    leave_grace: Duration,
 }
 
 impl Registration {
@@ -67,6 +71,7 @@ impl Registration {
             client,
             body,
             verify_interval: VERIFY_INTERVAL,
+            leave_grace: LEAVE_GRACE,
         }
     }
 
@@ -75,6 +80,13 @@ impl Registration {
     pub fn check_every(mut self, interval: Duration) -> Self {
         self.body.check.interval = go_duration(interval);
         self.body.check.timeout = go_duration(CHECK_TIMEOUT.min(interval));
+        self
+    }
+
+    /// Changes how long the instance keeps serving after deregistering (default 500 ms), the
+    /// time watchers get to drop it before it drains.
+    pub fn leave_grace(mut self, grace: Duration) -> Self {
+        self.leave_grace = grace;
         self
     }
 
@@ -101,10 +113,12 @@ impl Registration {
         let (stop, stopped) = oneshot::channel();
         let client = self.client.clone();
         let id = self.body.id.clone();
+        let leave_grace = self.leave_grace;
         let task = tokio::spawn(keep_registered(self, stopped));
         RegistrationHandle {
             client,
             id,
+            leave_grace,
             stop,
             task,
         }
@@ -116,6 +130,7 @@ async fn keep_registered(registration: Registration, mut stopped: oneshot::Recei
         client,
         body,
         verify_interval,
+        leave_grace: _,
     } = registration;
     let id = body.id.as_str();
     let mut registered = false;
@@ -176,6 +191,7 @@ async fn keep_registered(registration: Registration, mut stopped: oneshot::Recei
 pub struct RegistrationHandle {
     client: ConsulClient,
     id: String,
+    leave_grace: Duration,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -186,14 +202,18 @@ impl RegistrationHandle {
         &self.id
     }
 
-    /// Stops keeping the registration alive and removes it from the agent, so clients stop
-    /// sending new requests here before the server drains. Failures are logged, not returned:
-    /// the agent removes a critical instance by itself after `DeregisterCriticalServiceAfter`.
+    /// Stops keeping the registration alive and removes it from the agent, then waits the leave
+    /// grace, so clients stop sending new requests here before the server drains. Failures are
+    /// logged, not returned: the agent removes a critical instance by itself after
+    /// `DeregisterCriticalServiceAfter`.
     pub async fn deregister(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
         match tokio::time::timeout(DEREGISTER_TIMEOUT, self.client.deregister(&self.id)).await {
-            Ok(Ok(())) => tracing::info!(id = self.id, "deregistered from Consul"),
+            Ok(Ok(())) => {
+                tracing::info!(id = self.id, grace = ?self.leave_grace, "deregistered from Consul");
+                tokio::time::sleep(self.leave_grace).await;
+            }
             Ok(Err(err)) => {
                 tracing::warn!(id = self.id, error = %err, "Consul deregistration failed")
             }
