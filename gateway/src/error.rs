@@ -49,6 +49,9 @@ pub enum GatewayError {
     /// No upstream is configured for the service, or it cannot be reached.
     #[error("upstream {0} is unavailable")]
     UpstreamUnavailable(String),
+    /// Discovery found no healthy instance of the service.
+    #[error("no healthy instance of upstream {0}")]
+    NoHealthyInstance(String),
     /// The per-request deadline passed before the upstream answered.
     #[error("deadline exceeded after {0:?}")]
     DeadlineExceeded(std::time::Duration),
@@ -112,7 +115,9 @@ impl GatewayError {
             GatewayError::NotFound { .. } => Code::NotFound,
             GatewayError::MethodNotAllowed { .. } => Code::Unimplemented,
             GatewayError::PayloadTooLarge { .. } => Code::ResourceExhausted,
-            GatewayError::UpstreamUnavailable(_) => Code::Unavailable,
+            GatewayError::UpstreamUnavailable(_) | GatewayError::NoHealthyInstance(_) => {
+                Code::Unavailable
+            }
             GatewayError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             GatewayError::Upstream { status, .. } => status.code(),
             GatewayError::Part { source, .. } => source.code(),

@@ -36,7 +36,7 @@ use prost_reflect::DescriptorPool;
 
 pub use config::{GatewayConfig, JsonNames};
 pub use error::GatewayError;
-pub use upstream::{UpstreamSpec, Upstreams};
+pub use upstream::{Upstream, UpstreamSpec, Upstreams};
 
 /// Decodes an encoded `FileDescriptorSet` (with its imports), e.g. the generator's
 /// `FILE_DESCRIPTOR_SET`.

@@ -5,11 +5,10 @@
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
 };
-use tonic::transport::Channel;
 
 use crate::error::GatewayError;
 use crate::spec::{BodySpec, ComposePart, PathParam, RouteSpec, Segment};
-use crate::upstream::Upstreams;
+use crate::upstream::{Upstream, Upstreams};
 
 /// A path variable resolved to the chain of fields it sets.
 #[derive(Debug, Clone)]
@@ -95,7 +94,7 @@ pub(crate) struct CompiledRoute {
     pub grpc_path: http::uri::PathAndQuery,
     /// The upstream channel, `None` when no upstream is configured for the service (and always
     /// for a composite route, whose parts have their own).
-    pub channel: Option<Channel>,
+    pub upstream: Option<Upstream>,
     /// The calls of a composite route.
     pub compose: Option<Vec<CompiledPart>>,
 }
@@ -106,9 +105,9 @@ impl CompiledRoute {
         match &self.compose {
             Some(parts) => parts
                 .iter()
-                .map(|p| (p.spec.grpc_service, p.channel.is_some()))
+                .map(|p| (p.spec.grpc_service, p.upstream.is_some()))
                 .collect(),
-            None => vec![(self.spec.grpc_service, self.channel.is_some())],
+            None => vec![(self.spec.grpc_service, self.upstream.is_some())],
         }
     }
 }
@@ -130,8 +129,8 @@ pub(crate) struct CompiledPart {
     pub field: FieldDescriptor,
     /// The called method's gRPC path.
     pub grpc_path: http::uri::PathAndQuery,
-    /// The called service's channel, `None` when no upstream is configured for it.
-    pub channel: Option<Channel>,
+    /// The called service's upstream, `None` when none is configured for it.
+    pub upstream: Option<Upstream>,
 }
 
 /// The value at the end of `chain` in `message`, `None` when it or a message on the way is unset.
@@ -266,7 +265,7 @@ fn compile_part(
         take,
         field,
         grpc_path,
-        channel: upstreams.channel(part.grpc_service),
+        upstream: upstreams.upstream(part.grpc_service),
     })
 }
 
@@ -453,9 +452,9 @@ pub(crate) fn compile_route(
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?;
-    let channel = match compose {
+    let upstream = match compose {
         Some(_) => None,
-        None => upstreams.channel(spec.grpc_service),
+        None => upstreams.upstream(spec.grpc_service),
     };
     Ok(CompiledRoute {
         compose,
@@ -468,6 +467,6 @@ pub(crate) fn compile_route(
         bound,
         response_body,
         grpc_path,
-        channel,
+        upstream,
     })
 }

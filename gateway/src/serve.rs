@@ -22,6 +22,7 @@ use crate::matcher::{MatchOutcome, Matcher};
 use crate::route::{CompiledPart, CompiledRoute};
 use crate::transcode::request::build_request;
 use crate::transcode::response::{ResponseEncoder, copy_metadata};
+use crate::upstream::Upstream;
 
 /// The compiled table and the per-request settings, shared by every request.
 #[derive(Debug)]
@@ -121,9 +122,20 @@ fn upstream_error(
     }
 }
 
+/// The channel to call `service` on: 503 when none is configured or discovery knows no healthy
+/// instance.
+fn upstream_channel(
+    upstream: Option<&Upstream>,
+    service: &'static str,
+) -> Result<Channel, GatewayError> {
+    upstream
+        .ok_or_else(|| GatewayError::UpstreamUnavailable(service.to_owned()))?
+        .channel_for_call(service)
+}
+
 /// Where one unary call goes.
 struct Call<'a> {
-    channel: Option<&'a Channel>,
+    upstream: Option<&'a Upstream>,
     service: &'static str,
     path: &'a http::uri::PathAndQuery,
     output: &'a MessageDescriptor,
@@ -140,10 +152,7 @@ async fn call_unary(
     let mut request = tonic::Request::new(message);
     forward_headers(headers, request.metadata_mut());
     request.set_timeout(deadline);
-    let channel = call
-        .channel
-        .cloned()
-        .ok_or_else(|| GatewayError::UpstreamUnavailable(call.service.to_owned()))?;
+    let channel = upstream_channel(call.upstream, call.service)?;
     let mut grpc =
         tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE_MESSAGE);
     let codec = DynamicCodec::new(call.output.clone());
@@ -230,7 +239,7 @@ impl Gateway {
         }
         if !route.spec.server_streaming {
             let call = Call {
-                channel: route.channel.as_ref(),
+                upstream: route.upstream.as_ref(),
                 service: route.spec.grpc_service,
                 path: &route.grpc_path,
                 output: &route.output,
@@ -249,10 +258,7 @@ impl Gateway {
         forward_headers(&parts.headers, request.metadata_mut());
         request.set_timeout(deadline);
 
-        let channel = route
-            .channel
-            .clone()
-            .ok_or_else(|| GatewayError::UpstreamUnavailable(route.spec.grpc_service.to_owned()))?;
+        let channel = upstream_channel(route.upstream.as_ref(), route.spec.grpc_service)?;
         let mut grpc =
             tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE_MESSAGE);
         let codec = DynamicCodec::new(route.output.clone());
@@ -309,7 +315,7 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let calls = parts.iter().map(|part| {
             let call = Call {
-                channel: part.channel.as_ref(),
+                upstream: part.upstream.as_ref(),
                 service: part.spec.grpc_service,
                 path: &part.grpc_path,
                 output: &part.output,

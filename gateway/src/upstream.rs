@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use shop_common::Discovery;
 use shop_common::consul::WatchStatus;
+use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::GatewayError;
@@ -72,10 +73,40 @@ impl std::str::FromStr for UpstreamSpec {
     }
 }
 
+/// One upstream service: the balanced channel to call, and, when discovery feeds it, what
+/// discovery knows about its instances.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    channel: Channel,
+    instances: Option<watch::Receiver<WatchStatus>>,
+}
+
+impl Upstream {
+    /// A channel with no discovery status (static addresses).
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            channel,
+            instances: None,
+        }
+    }
+
+    /// The channel for a call, or 503 at once when discovery knows there is no healthy
+    /// instance: a balanced channel with no endpoints would otherwise hold the request until
+    /// its deadline and answer 504.
+    pub(crate) fn channel_for_call(&self, service: &str) -> Result<Channel, GatewayError> {
+        match &self.instances {
+            Some(status) if status.borrow().has_no_instances() => {
+                Err(GatewayError::NoHealthyInstance(service.to_owned()))
+            }
+            _ => Ok(self.channel.clone()),
+        }
+    }
+}
+
 /// The channels to the upstream services, by fully qualified gRPC service name.
 #[derive(Debug, Clone, Default)]
 pub struct Upstreams {
-    channels: BTreeMap<String, Channel>,
+    channels: BTreeMap<String, Upstream>,
     /// The discovery backend behind `consul://` upstreams, kept for its status (`/readyz`).
     discovery: Option<Discovery>,
 }
@@ -136,7 +167,11 @@ impl Upstreams {
         let channel = discovery
             .channel(name)
             .map_err(|e| GatewayError::Config(e.to_string()))?;
-        self.channels.insert(service.into(), channel);
+        let upstream = Upstream {
+            channel,
+            instances: discovery.watch_status(name),
+        };
+        self.channels.insert(service.into(), upstream);
         self.discovery = Some(discovery.clone());
         Ok(())
     }
@@ -152,11 +187,16 @@ impl Upstreams {
 
     /// Adds (or replaces) the channel for `service`.
     pub fn insert(&mut self, service: impl Into<String>, channel: Channel) {
-        self.channels.insert(service.into(), channel);
+        self.channels.insert(service.into(), Upstream::new(channel));
     }
 
     /// The channel for `service`, if one is configured.
     pub fn channel(&self, service: &str) -> Option<Channel> {
+        self.channels.get(service).map(|u| u.channel.clone())
+    }
+
+    /// The upstream for `service` (channel and discovery status), if one is configured.
+    pub fn upstream(&self, service: &str) -> Option<Upstream> {
         self.channels.get(service).cloned()
     }
 
@@ -164,7 +204,7 @@ impl Upstreams {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Channel)> {
         self.channels
             .iter()
-            .map(|(name, channel)| (name.as_str(), channel))
+            .map(|(name, upstream)| (name.as_str(), &upstream.channel))
     }
 
     /// Whether no upstream is configured.

@@ -371,6 +371,42 @@ async fn the_gateway_follows_consul_as_instances_come_die_and_leave() {
     c.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_healthy_instance_fails_fast_with_503() {
+    shop_common::telemetry::init_test_tracing();
+    let consul = FakeConsul::builder()
+        .check_interval(Duration::from_millis(100))
+        .require_token(TOKEN)
+        .start()
+        .expect("fake Consul");
+    let mut only = Instance::start(&consul).await;
+    let gateway = Gateway::start(&consul).await;
+    gateway.wait_for_endpoints(&[&only]).await;
+    assert_eq!(gateway.create_users(1).await, 0);
+
+    only.stop().await;
+    gateway
+        .wait_for("no passing instance", |s| s.endpoints.is_empty())
+        .await;
+    let asked = Instant::now();
+    let (status, body) = gateway.request("GET", "/api/users/1", None).await;
+    let elapsed = asked.elapsed();
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("Status JSON");
+    assert_eq!(status, 503, "{error}");
+    assert_eq!(error["code"], 14, "{error}");
+    assert_eq!(
+        error["message"],
+        format!("no healthy instance of upstream {USER_SERVICE}"),
+        "{error}"
+    );
+    // Not held until the 10 s request deadline (which would be a 504): answered at once. The
+    // bound is generous on purpose; the status code above is the real assertion.
+    assert!(
+        elapsed < GatewayConfig::default().timeout / 2,
+        "took {elapsed:?}"
+    );
+}
+
 /// Starts a service future in the test runtime; the returned sender stops it gracefully.
 fn spawn_service<F>(
     run: impl FnOnce(oneshot::Receiver<()>) -> F,

@@ -78,6 +78,16 @@ impl Discovery {
         }
     }
 
+    /// The live status of `service`'s watch (Consul), to tell "no healthy instance" apart from
+    /// "slow instance" without waiting for a deadline; `None` for static discovery, whose
+    /// addresses are fixed.
+    pub fn watch_status(&self, service: &str) -> Option<watch::Receiver<WatchStatus>> {
+        match self {
+            Self::Static(_) => None,
+            Self::Consul(consul) => Some(consul.watch_status(service)),
+        }
+    }
+
     /// What each Consul watch knows (endpoints, whether Consul answers), by name; empty for
     /// static discovery.
     pub fn status(&self) -> Vec<WatchStatus> {

@@ -63,6 +63,14 @@ pub struct WatchStatus {
     pub index: u64,
 }
 
+impl WatchStatus {
+    /// Consul has answered at least once and the passing set is empty: a call now could only
+    /// wait for its deadline, so callers fail fast instead (no healthy instance).
+    pub fn has_no_instances(&self) -> bool {
+        self.consul != ConsulState::Starting && self.endpoints.is_empty()
+    }
+}
+
 /// Starts the watch for `service`: returns the balanced channel it feeds and the status it
 /// publishes. The task ends when every clone of the channel is dropped. Must run inside a
 /// tokio runtime.
