@@ -7,6 +7,7 @@
 //! - `test`: everything CI checks (format, lints, generated files fresh, all tests, then `e2e`).
 //! - `e2e`: buf and Redocly lint, then the TypeScript client, Swagger UI in headless Chromium and
 //!   `buf curl` against a stack on free ports.
+//! - `bench`: the gateway against direct gRPC and a hand-written axum handler, as ratios.
 
 mod bench;
 mod e2e;
@@ -18,7 +19,7 @@ mod up;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test | e2e>";
+const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test | e2e | bench>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
