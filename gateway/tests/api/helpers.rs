@@ -541,7 +541,7 @@ pub async fn spawn_table(
             .add_service(golden_echo)
             .add_service(health_service)
             .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 async {
                     let _ = echo_stopped.await;
                 },
@@ -579,6 +579,10 @@ pub async fn spawn_table(
         .await
         .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway address");
+    // As the binary serves: TCP_NODELAY, so small responses do not wait for delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let (gateway_stop, gateway_stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         axum::serve(listener, router)

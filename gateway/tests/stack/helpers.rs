@@ -194,6 +194,10 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Sta
         .await
         .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway address");
+    // As the binary serves: TCP_NODELAY, so small responses do not wait for delayed ACKs.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         axum::serve(listener, router)
