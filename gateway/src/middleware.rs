@@ -1,6 +1,7 @@
 //! Cross-cutting layers: request ids, access log, CORS.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -13,21 +14,59 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use crate::error::GatewayError;
 use crate::serve::X_REQUEST_ID;
 
+/// Request ids: a random 64-bit prefix drawn once per process, then a counter. Unique within
+/// the process (the counter) and across processes with overwhelming probability (the prefix);
+/// not a security token. Hashing, reading the clock and formatting per request cost more than
+/// the rest of the middleware, hence the fixed prefix and the hand-rolled hex.
+struct RequestIds {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    /// Length of an id: 32 lowercase hex digits (128 bits).
+    const LEN: usize = 32;
+
+    fn new() -> Self {
+        // RandomState is seeded from the OS once per process (and varied per instance);
+        // mixing in the clock and the pid guards against a platform with a fixed seed.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        Self {
+            prefix: hasher.finish(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The next id, as a header value.
+    fn next(&self) -> HeaderValue {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut buf = [0u8; Self::LEN];
+        hex_u64(self.prefix, &mut buf[..16]);
+        hex_u64(n, &mut buf[16..]);
+        // Lowercase hex is always a valid header value; the fallback is unreachable.
+        HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+    }
+}
+
+/// Writes `value` as 16 lowercase hex digits into `out` (16 bytes).
+fn hex_u64(value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        let shift = 60 - 4 * i;
+        *byte = DIGITS[((value >> shift) & 0xf) as usize];
+    }
+}
+
 /// A fresh 128-bit hex request id (unique per process run; not a security token).
-fn new_request_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let state = std::collections::hash_map::RandomState::new();
-    let mut high = state.build_hasher();
-    high.write_u64(n);
-    let mut low = state.build_hasher();
-    low.write_u64(!n);
-    low.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}{:016x}", high.finish(), low.finish())
+fn new_request_id() -> HeaderValue {
+    static IDS: OnceLock<RequestIds> = OnceLock::new();
+    IDS.get_or_init(RequestIds::new).next()
 }
 
 /// Gives every request an `X-Request-Id` (the client's, or a new one) that the handler forwards
@@ -39,8 +78,7 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
     let request_id = match request.headers().get(X_REQUEST_ID) {
         Some(id) if !id.is_empty() => id.clone(),
         _ => {
-            let id = HeaderValue::from_str(&new_request_id())
-                .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+            let id = new_request_id();
             request.headers_mut().insert(X_REQUEST_ID, id.clone());
             id
         }
@@ -103,6 +141,38 @@ mod tests {
         let b = new_request_id();
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn request_ids_are_32_lowercase_hex_digits_and_unique() {
+        let ids = RequestIds::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let id = ids.next();
+            let text = id.to_str().expect("hex is ASCII");
+            assert_eq!(text.len(), RequestIds::LEN);
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{text}"
+            );
+            // The process prefix is shared; the counter part tells ids apart.
+            assert_eq!(&text[..16], format!("{:016x}", ids.prefix));
+            assert!(seen.insert(text.to_owned()), "duplicate id {text}");
+        }
+        // Two generators (two processes) draw different prefixes.
+        assert_ne!(RequestIds::new().prefix, RequestIds::new().prefix);
+    }
+
+    #[test]
+    fn hex_encoding() {
+        let mut out = [0u8; 16];
+        hex_u64(0x0123_4567_89ab_cdef, &mut out);
+        assert_eq!(&out, b"0123456789abcdef");
+        hex_u64(u64::MAX, &mut out);
+        assert_eq!(&out, b"ffffffffffffffff");
+        hex_u64(0, &mut out);
+        assert_eq!(&out, b"0000000000000000");
     }
 
     #[test]

@@ -80,10 +80,15 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
         } else {
             continue;
         };
-        if let (Ok(key), Ok(value)) = (
+        if let (Ok(key), Ok(mut value)) = (
             AsciiMetadataKey::from_bytes(target.as_bytes()),
             AsciiMetadataValue::try_from(value.as_bytes()),
         ) {
+            if target == X_REQUEST_ID {
+                // A new value on every call: indexing it would only churn h2's HPACK table
+                // (evicting the entries that do repeat), so it is sent never-indexed.
+                value.set_sensitive(true);
+            }
             metadata.append(key, value);
         }
     }
@@ -420,9 +425,11 @@ mod tests {
             "Bearer t"
         );
         assert_eq!(metadata.get("tenant").expect("test input is valid"), "acme");
-        assert_eq!(
-            metadata.get("x-request-id").expect("test input is valid"),
-            "r1"
+        let request_id = metadata.get("x-request-id").expect("test input is valid");
+        assert_eq!(request_id, "r1");
+        assert!(
+            request_id.is_sensitive(),
+            "request ids are sent never-indexed"
         );
         assert!(metadata.get("cookie").is_none());
     }
