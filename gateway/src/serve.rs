@@ -71,24 +71,29 @@ pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 /// Copies `Authorization`, `X-Request-Id` and `Grpc-Metadata-*` headers into gRPC metadata
 /// (the prefix removed). Values that are not valid metadata are skipped.
 fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
+    // The two fixed names are looked up, not matched against every header: their keys are
+    // static, so only the prefixed names need validating as metadata keys.
+    for value in headers.get_all(header::AUTHORIZATION) {
+        if let Ok(value) = AsciiMetadataValue::try_from(value.as_bytes()) {
+            metadata.append(AsciiMetadataKey::from_static("authorization"), value);
+        }
+    }
+    for value in headers.get_all(X_REQUEST_ID) {
+        if let Ok(mut value) = AsciiMetadataValue::try_from(value.as_bytes()) {
+            // A new value on every call: indexing it would only churn h2's HPACK table
+            // (evicting the entries that do repeat), so it is sent never-indexed.
+            value.set_sensitive(true);
+            metadata.append(AsciiMetadataKey::from_static(X_REQUEST_ID), value);
+        }
+    }
     for (name, value) in headers {
-        let key = name.as_str();
-        let target = if key == "authorization" || key == X_REQUEST_ID {
-            key
-        } else if let Some(rest) = key.strip_prefix(METADATA_PREFIX) {
-            rest
-        } else {
+        let Some(target) = name.as_str().strip_prefix(METADATA_PREFIX) else {
             continue;
         };
-        if let (Ok(key), Ok(mut value)) = (
+        if let (Ok(key), Ok(value)) = (
             AsciiMetadataKey::from_bytes(target.as_bytes()),
             AsciiMetadataValue::try_from(value.as_bytes()),
         ) {
-            if target == X_REQUEST_ID {
-                // A new value on every call: indexing it would only churn h2's HPACK table
-                // (evicting the entries that do repeat), so it is sent never-indexed.
-                value.set_sensitive(true);
-            }
             metadata.append(key, value);
         }
     }
@@ -418,13 +423,15 @@ mod tests {
         headers.insert("grpc-metadata-tenant", HeaderValue::from_static("acme"));
         headers.insert("x-request-id", HeaderValue::from_static("r1"));
         headers.insert("cookie", HeaderValue::from_static("secret"));
+        headers.append("grpc-metadata-tenant", HeaderValue::from_static("beta"));
         let mut metadata = MetadataMap::new();
         forward_headers(&headers, &mut metadata);
         assert_eq!(
             metadata.get("authorization").expect("test input is valid"),
             "Bearer t"
         );
-        assert_eq!(metadata.get("tenant").expect("test input is valid"), "acme");
+        let tenants: Vec<_> = metadata.get_all("tenant").iter().collect();
+        assert_eq!(tenants, ["acme", "beta"]);
         let request_id = metadata.get("x-request-id").expect("test input is valid");
         assert_eq!(request_id, "r1");
         assert!(
