@@ -3,6 +3,7 @@
 //! health, graceful shutdown) and the discovery seam that turns a logical service name into a
 //! gRPC channel.
 
+pub mod binary;
 pub mod config;
 pub mod consul;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
+pub use binary::ServiceBinary;
 pub use config::{AdvertiseArgs, ConsulArgs, DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
 pub use consul::{ConsulClient, ConsulError, Registration, RegistrationHandle};
 pub use db::{Database, DbConn, DbError};

@@ -9,7 +9,7 @@ use clap::Parser;
 use proto::purchases::v1::purchase_service_server::SERVICE_NAME;
 use purchases_service::{Application, Config, UpstreamsConfig};
 use shop_common::discovery::{PURCHASES_SERVICE, split_addresses};
-use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs};
+use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
 
 /// The purchases gRPC service.
 #[derive(Debug, Parser)]
@@ -50,24 +50,17 @@ struct Cli {
 /// The default listen address, also where `healthcheck` probes without `LISTEN_ADDR`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:50053";
 
+/// This binary, for the `healthcheck` subcommand and error reporting.
+const BINARY: ServiceBinary = ServiceBinary {
+    name: "purchases-service",
+    grpc_service: SERVICE_NAME,
+    default_listen: DEFAULT_LISTEN,
+};
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `<binary> healthcheck`: the container healthcheck, which needs no other configuration.
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN.to_owned());
-        let probe = async {
-            let listen: SocketAddr = listen
-                .parse()
-                .map_err(|_| anyhow::anyhow!("LISTEN_ADDR `{listen}` is not an address"))?;
-            shop_common::server::probe_health(listen, SERVICE_NAME).await
-        };
-        return match probe.await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("purchases-service healthcheck: {err:#}");
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = BINARY.healthcheck_if_asked().await {
+        return code;
     }
     let cli = Cli::parse();
     shop_common::telemetry::init_tracing(cli.log.log_format);
@@ -97,12 +90,5 @@ async fn main() -> ExitCode {
         app.run_until_stopped().await
     }
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "purchases-service failed");
-            eprintln!("purchases-service: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    BINARY.exit_code(result)
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use proto::users::v1::user_service_server::SERVICE_NAME;
 use shop_common::discovery::USERS_SERVICE;
-use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs};
+use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
 use users_service::{Application, Config};
 
 /// The users gRPC service.
@@ -30,24 +30,17 @@ struct Cli {
 /// The default listen address, also where `healthcheck` probes without `LISTEN_ADDR`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 
+/// This binary, for the `healthcheck` subcommand and error reporting.
+const BINARY: ServiceBinary = ServiceBinary {
+    name: "users-service",
+    grpc_service: SERVICE_NAME,
+    default_listen: DEFAULT_LISTEN,
+};
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `<binary> healthcheck`: the container healthcheck, which needs no other configuration.
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN.to_owned());
-        let probe = async {
-            let listen: SocketAddr = listen
-                .parse()
-                .map_err(|_| anyhow::anyhow!("LISTEN_ADDR `{listen}` is not an address"))?;
-            shop_common::server::probe_health(listen, SERVICE_NAME).await
-        };
-        return match probe.await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("users-service healthcheck: {err:#}");
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = BINARY.healthcheck_if_asked().await {
+        return code;
     }
     let cli = Cli::parse();
     shop_common::telemetry::init_tracing(cli.log.log_format);
@@ -69,12 +62,5 @@ async fn main() -> ExitCode {
         app.run_until_stopped().await
     }
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "users-service failed");
-            eprintln!("users-service: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    BINARY.exit_code(result)
 }
