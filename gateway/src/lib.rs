@@ -75,7 +75,7 @@ pub fn app(
             config.emit_unpopulated,
         ),
         body_limit: config.body_limit,
-        timeout: config.timeout,
+        timeout: serve::DefaultTimeout::new(config.timeout),
     });
 
     let health = Router::new()
