@@ -87,7 +87,7 @@ pub fn app(
         .with_state(gateway)
         .merge(health)
         .merge(docs::router(config.openapi_json, config.openapi_yaml)?)
-        .layer(axum::middleware::from_fn(middleware::request_context));
+        .layer(middleware::RequestContextLayer);
     if let Some(cors) = middleware::cors(&config.cors_origins)? {
         router = router.layer(cors);
     }

@@ -5,11 +5,15 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::Response;
-use http::{HeaderName, HeaderValue, Method};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tracing::Level;
 
 use crate::error::GatewayError;
 use crate::serve::X_REQUEST_ID;
@@ -69,33 +73,114 @@ fn new_request_id() -> HeaderValue {
     IDS.get_or_init(RequestIds::new).next()
 }
 
+/// The request and response header carrying the request id.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(X_REQUEST_ID);
+
 /// Gives every request an `X-Request-Id` (the client's, or a new one) that the handler forwards
 /// as metadata and the response echoes, and writes one access log line per request.
-pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let request_id = match request.headers().get(X_REQUEST_ID) {
-        Some(id) if !id.is_empty() => id.clone(),
-        _ => {
-            let id = new_request_id();
-            request.headers_mut().insert(X_REQUEST_ID, id.clone());
-            id
+///
+/// A plain tower layer rather than `axum::middleware::from_fn`, which boxes a future per
+/// request; and the access-log fields are only gathered when that log is enabled.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestContextLayer;
+
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext { inner }
+    }
+}
+
+/// The service of [`RequestContextLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct RequestContext<S> {
+    inner: S,
+}
+
+/// What the access log line needs from the request, kept until the response.
+#[derive(Debug)]
+struct AccessLog {
+    start: Instant,
+    method: Method,
+    path: String,
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RequestContext<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = RequestContextFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let request_id = match request.headers().get(&REQUEST_ID_HEADER) {
+            Some(id) if !id.is_empty() => id.clone(),
+            _ => {
+                let id = new_request_id();
+                request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
+                id
+            }
+        };
+        let access = tracing::enabled!(target: "gateway::access", Level::INFO).then(|| AccessLog {
+            start: Instant::now(),
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+        });
+        RequestContextFuture {
+            inner: self.inner.call(request),
+            request_id: Some(request_id),
+            access,
         }
-    };
-    let mut response = next.run(request).await;
-    let status = response.status().as_u16();
-    tracing::info!(
-        target: "gateway::access",
-        %method,
-        path,
-        status,
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
-        request_id = request_id.to_str().unwrap_or(""),
-        "request",
-    );
-    response.headers_mut().insert(X_REQUEST_ID, request_id);
-    response
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequestContext`]: echoes the request id and logs the request.
+    pub(crate) struct RequestContextFuture<F> {
+        #[pin]
+        inner: F,
+        request_id: Option<HeaderValue>,
+        access: Option<AccessLog>,
+    }
+}
+
+impl<F, ResBody, E> Future for RequestContextFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        let request_id = this.request_id.take();
+        if let Some(AccessLog {
+            start,
+            method,
+            path,
+        }) = this.access.take()
+        {
+            tracing::info!(
+                target: "gateway::access",
+                %method,
+                path,
+                status = response.status().as_u16(),
+                latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+                request_id = request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or(""),
+                "request",
+            );
+        }
+        if let Some(request_id) = request_id {
+            response.headers_mut().insert(REQUEST_ID_HEADER, request_id);
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// A CORS layer for `origins` (`*` allows any); `None` when the list is empty.
@@ -173,6 +258,37 @@ mod tests {
         assert_eq!(&out, b"ffffffffffffffff");
         hex_u64(0, &mut out);
         assert_eq!(&out, b"0000000000000000");
+    }
+
+    #[tokio::test]
+    async fn request_context_generates_or_keeps_the_id_and_echoes_it() {
+        use tower::ServiceExt as _;
+        // The inner service answers with the id it was given, so the test sees both sides.
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let seen = request.headers().get(X_REQUEST_ID).cloned();
+            Ok::<_, std::convert::Infallible>(Response::new(seen))
+        });
+        let service = RequestContextLayer.layer(inner);
+
+        let response = service
+            .clone()
+            .oneshot(Request::new(()))
+            .await
+            .expect("infallible");
+        let echoed = response.headers().get(X_REQUEST_ID).expect("echoed");
+        assert_eq!(echoed.len(), RequestIds::LEN);
+        assert_eq!(response.body().as_ref(), Some(echoed));
+
+        let request = Request::builder()
+            .header(X_REQUEST_ID, "req-1")
+            .body(())
+            .expect("valid request");
+        let response = service.oneshot(request).await.expect("infallible");
+        assert_eq!(
+            response.headers().get(X_REQUEST_ID).expect("echoed"),
+            "req-1"
+        );
+        assert_eq!(response.body().as_ref().expect("forwarded"), "req-1");
     }
 
     #[test]
