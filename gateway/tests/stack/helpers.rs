@@ -1,8 +1,7 @@
 //! `spawn_stack`: the users, products and purchases services in-process, each on its own fresh
-//! database, and the gateway serving the generated route table in front of them, all on
-//! `127.0.0.1:0`; requests go through a real HTTP client.
+//! database (`shop_testkit::spawn_shop`), and the gateway serving the generated route table in
+//! front of them, all on `127.0.0.1:0`; requests go through a real HTTP client.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,71 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shop_common::DatabaseConfig;
-use test_support::TestDatabase;
+use shop_testkit::{RunningService, Shop};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tonic::transport::Channel;
-
-/// One running service; dropping it stops the server.
-pub struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-    _db: TestDatabase,
-}
-
-impl Running {
-    /// Starts a service whose `run_until` future `run` builds, then waits for SERVING.
-    async fn start<F>(
-        db: TestDatabase,
-        addr: SocketAddr,
-        run: impl FnOnce(oneshot::Receiver<()>) -> F,
-    ) -> Self
-    where
-        F: Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        let (stop, stopped) = oneshot::channel();
-        let server = tokio::spawn(run(stopped));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("uri")
-            .connect()
-            .await
-            .expect("connect");
-        test_support::wait_until_serving(channel, "", Duration::from_secs(60))
-            .await
-            .expect("SERVING");
-        Self {
-            stop: Some(stop),
-            server: Some(server),
-            _db: db,
-        }
-    }
-
-    /// Stops the server and waits until it has shut down.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("join").expect("clean stop");
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-    }
-}
-
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("literal address")
-}
 
 async fn until(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
@@ -116,9 +52,9 @@ impl TestResponse {
 pub struct Stack {
     /// Where the gateway listens.
     pub addr: SocketAddr,
-    pub users: Running,
-    pub products: Running,
-    pub purchases: Running,
+    pub users: RunningService,
+    pub products: RunningService,
+    pub purchases: RunningService,
     client: Client<HttpConnector, Full<Bytes>>,
     _gateway: oneshot::Sender<()>,
 }
@@ -131,52 +67,16 @@ pub async fn spawn_stack() -> Stack {
 
 /// Like [`spawn_stack`], adjusting the gateway's configuration first.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Stack {
-    shop_common::telemetry::init_test_tracing();
-    let users_db = TestDatabase::create().await.expect("users db");
-    let users_app = users_service::Application::build(users_service::Config {
-        listen_addr: any_port(),
-        database: DatabaseConfig::new(users_db.url()),
-    })
-    .await
-    .expect("build users");
-    let users_addr = users_app.local_addr();
-    let users = Running::start(users_db, users_addr, |s| users_app.run_until(until(s))).await;
-
-    let products_db = TestDatabase::create().await.expect("products db");
-    let products_app = products_service::Application::build(products_service::Config {
-        listen_addr: any_port(),
-        database: DatabaseConfig::new(products_db.url()),
-    })
-    .await
-    .expect("build products");
-    let products_addr = products_app.local_addr();
-    let products = Running::start(products_db, products_addr, |s| {
-        products_app.run_until(until(s))
-    })
-    .await;
-
-    let purchases_db = TestDatabase::create().await.expect("purchases db");
-    let purchases_app = purchases_service::Application::build(purchases_service::Config {
-        listen_addr: any_port(),
-        database: DatabaseConfig::new(purchases_db.url()),
-        upstreams: purchases_service::UpstreamsConfig {
-            users: vec![format!("http://{users_addr}")],
-            products: vec![format!("http://{products_addr}")],
-            deadline: Duration::from_secs(5),
-        },
-    })
-    .await
-    .expect("build purchases");
-    let purchases_addr = purchases_app.local_addr();
-    let purchases = Running::start(purchases_db, purchases_addr, |s| {
-        purchases_app.run_until(until(s))
-    })
-    .await;
+    let Shop {
+        users,
+        products,
+        purchases,
+    } = shop_testkit::spawn_shop(Duration::from_secs(5)).await;
 
     let specs = [
-        ("users.v1.UserService", users_addr),
-        ("products.v1.ProductService", products_addr),
-        ("purchases.v1.PurchaseService", purchases_addr),
+        ("users.v1.UserService", users.addr),
+        ("products.v1.ProductService", products.addr),
+        ("purchases.v1.PurchaseService", purchases.addr),
     ]
     .map(|(service, addr)| UpstreamSpec {
         service: service.into(),

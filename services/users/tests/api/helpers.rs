@@ -1,92 +1,12 @@
-//! `spawn_app`: a users service on its own fresh database, stopped when the handle drops.
-
-use std::time::Duration;
+//! `spawn_app`: a users service on its own fresh database, with a client; stopped when the
+//! handle drops (`shop_testkit`).
 
 use proto::users::v1::user_service_client::UserServiceClient;
-use proto::users::v1::{CreateUserRequest, User};
-use shop_common::DatabaseConfig;
-use test_support::TestDatabase;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use shop_testkit::TestApp;
 use tonic::transport::Channel;
-use users_service::{Application, Config};
 
-/// A running service. Dropping it stops the server, then drops the database.
-pub struct TestApp {
-    pub channel: Channel,
-    pub client: UserServiceClient<Channel>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-    // Last: dropped after the server has been told to stop.
-    pub db: TestDatabase,
-}
-
-impl TestApp {
-    /// Creates a user, panicking on failure.
-    pub async fn create_user(&self, name: &str, email: &str) -> User {
-        self.client
-            .clone()
-            .create_user(CreateUserRequest {
-                name: name.into(),
-                email: email.into(),
-            })
-            .await
-            .expect("create user")
-            .into_inner()
-            .user
-            .expect("user in response")
-    }
-
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.server.take() {
-            Some(server) => server.await?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
-    }
-}
-
-pub async fn spawn_app() -> TestApp {
-    shop_common::telemetry::init_test_tracing();
-    let db = TestDatabase::create().await.expect("test database");
-    let app = Application::build(Config {
-        listen_addr: "127.0.0.1:0".parse().expect("literal address"),
-        database: DatabaseConfig::new(db.url()),
-    })
-    .await
-    .expect("build app");
-    let addr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("valid uri")
-        .connect()
+pub async fn spawn_app() -> TestApp<UserServiceClient<Channel>> {
+    shop_testkit::spawn_users()
         .await
-        .expect("connect");
-    test_support::wait_until_serving(channel.clone(), "", Duration::from_secs(30))
-        .await
-        .expect("service becomes SERVING");
-    TestApp {
-        client: UserServiceClient::new(channel.clone()),
-        channel,
-        stop: Some(stop),
-        server: Some(server),
-        db,
-    }
+        .with_client(UserServiceClient::new)
 }
