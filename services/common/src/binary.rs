@@ -8,8 +8,10 @@ use std::process::ExitCode;
 /// One service binary: its name, the gRPC service it serves, and where it listens by default.
 #[derive(Debug, Clone, Copy)]
 pub struct ServiceBinary {
-    /// The binary's name (`users-service`), used in messages.
+    /// The binary's name (`users-service`), used in messages and as its Consul service name.
     pub name: &'static str,
+    /// The version registered in Consul's service meta (the crate version).
+    pub version: &'static str,
     /// The fully qualified gRPC service name its health service reports (`users.v1.UserService`).
     pub grpc_service: &'static str,
     /// The default listen address, also where `healthcheck` probes when `LISTEN_ADDR` is unset.
@@ -39,6 +41,17 @@ impl ServiceBinary {
                 ExitCode::FAILURE
             }
         })
+    }
+
+    /// The Consul registration of this binary's server bound to `bound`, advertised as
+    /// `advertise` says; `None` when no Consul address is configured (static mode).
+    pub fn registration(
+        &self,
+        consul: &crate::ConsulArgs,
+        advertise: &crate::AdvertiseArgs,
+        bound: SocketAddr,
+    ) -> anyhow::Result<Option<crate::Registration>> {
+        consul.registration(advertise, bound, self.name, self.grpc_service, self.version)
     }
 
     /// The exit code for how the service ended; a failure is logged and printed as one line.

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use products_service::{Application, Config};
 use proto::products::v1::product_service_server::SERVICE_NAME;
-use shop_common::discovery::PRODUCTS_SERVICE;
 use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
 
 /// The products gRPC service.
@@ -32,7 +31,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50052";
 
 /// This binary, for the `healthcheck` subcommand and error reporting.
 const BINARY: ServiceBinary = ServiceBinary {
-    name: "products-service",
+    // The Consul name the other services look it up by.
+    name: shop_common::discovery::PRODUCTS_SERVICE,
+    version: env!("CARGO_PKG_VERSION"),
     grpc_service: SERVICE_NAME,
     default_listen: DEFAULT_LISTEN,
 };
@@ -50,13 +51,9 @@ async fn main() -> ExitCode {
     };
     let result = async {
         let mut app = Application::build(config).await?;
-        if let Some(registration) = cli.consul.registration(
-            &cli.advertise,
-            app.local_addr(),
-            PRODUCTS_SERVICE,
-            SERVICE_NAME,
-            env!("CARGO_PKG_VERSION"),
-        )? {
+        if let Some(registration) =
+            BINARY.registration(&cli.consul, &cli.advertise, app.local_addr())?
+        {
             app = app.register(registration);
         }
         app.run_until_stopped().await

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use proto::purchases::v1::purchase_service_server::SERVICE_NAME;
 use purchases_service::{Application, Config, UpstreamsConfig};
-use shop_common::discovery::{PURCHASES_SERVICE, split_addresses};
+use shop_common::discovery::split_addresses;
 use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
 
 /// The purchases gRPC service.
@@ -52,7 +52,9 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50053";
 
 /// This binary, for the `healthcheck` subcommand and error reporting.
 const BINARY: ServiceBinary = ServiceBinary {
-    name: "purchases-service",
+    // The Consul name the other services look it up by.
+    name: shop_common::discovery::PURCHASES_SERVICE,
+    version: env!("CARGO_PKG_VERSION"),
     grpc_service: SERVICE_NAME,
     default_listen: DEFAULT_LISTEN,
 };
@@ -78,13 +80,9 @@ async fn main() -> ExitCode {
             Some(discovery) => Application::build_with_discovery(config, &discovery).await?,
             None => Application::build(config).await?,
         };
-        if let Some(registration) = cli.consul.registration(
-            &cli.advertise,
-            app.local_addr(),
-            PURCHASES_SERVICE,
-            SERVICE_NAME,
-            env!("CARGO_PKG_VERSION"),
-        )? {
+        if let Some(registration) =
+            BINARY.registration(&cli.consul, &cli.advertise, app.local_addr())?
+        {
             app = app.register(registration);
         }
         app.run_until_stopped().await
