@@ -182,15 +182,13 @@ impl Stack {
         let hand_written =
             HttpServer::start(baseline::router(connect(upstream.addr).await?)).await?;
 
-        let pool = gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET)?;
         let mut upstreams = gateway::Upstreams::new();
         upstreams.insert("users.v1.UserService", connect(upstream.addr).await?);
         let config = gateway::GatewayConfig {
             upstreams,
             ..Default::default()
         };
-        let gateway =
-            HttpServer::start(gateway::app(config, gateway::generated::ROUTES, &pool)?).await?;
+        let gateway = HttpServer::start(shop_gateway::app(config)?).await?;
 
         let mut ids = Vec::with_capacity(SEEDED_USERS);
         let mut seeder = direct.clone();

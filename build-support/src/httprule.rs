@@ -11,9 +11,11 @@
 //!
 //! [`Template::parse`] builds the AST and checks the rules the grammar alone does not say (`**` only
 //! last, no variable inside a variable, no field bound twice); [`Template::compile`] flattens it into
-//! the segment/parameter shape the gateway runtime matches (`gateway/src/spec.rs`).
+//! the runtime's own [`gateway_spec::PathPattern`] and [`gateway_spec::PathParam`].
 
 use std::fmt;
+
+use gateway_spec::{PathParam, PathPattern, Segment as PatternSegment};
 
 /// A parsed path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,37 +73,14 @@ pub struct ParseError {
     pub message: String,
 }
 
-/// A compiled segment, the shape of `gateway::spec::Segment`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PatternSegment {
-    /// Matches exactly this text.
-    Literal(String),
-    /// Exactly one segment.
-    Single,
-    /// Zero or more segments, last only.
-    Multi,
-}
-
-/// A compiled path variable, the shape of `gateway::spec::PathParam`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CompiledParam {
-    /// The field path in proto field names.
-    pub field_path: Vec<String>,
-    /// Index of the first captured segment.
-    pub first_segment: usize,
-    /// Number of captured segments; `None` when the capture ends with `**`.
-    pub segment_count: Option<usize>,
-}
-
-/// A compiled template, the shape of `gateway::spec::PathPattern` plus its parameters.
+/// A compiled template: the pattern the runtime matches and the variables that capture its
+/// segments, in the runtime's own types.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompiledTemplate {
-    /// The flattened segments.
-    pub segments: Vec<PatternSegment>,
-    /// The verb without its colon.
-    pub verb: Option<String>,
+    /// The flattened segments and the verb.
+    pub pattern: PathPattern,
     /// The variables in template order.
-    pub params: Vec<CompiledParam>,
+    pub params: Vec<PathParam>,
 }
 
 impl Template {
@@ -120,7 +99,9 @@ impl Template {
         let mut params = Vec::new();
         for segment in &self.segments {
             match segment {
-                Segment::Literal(text) => segments.push(PatternSegment::Literal(text.clone())),
+                Segment::Literal(text) => {
+                    segments.push(PatternSegment::Literal(text.clone().into()));
+                }
                 Segment::Wildcard => segments.push(PatternSegment::Single),
                 Segment::DoubleWildcard => segments.push(PatternSegment::Multi),
                 Segment::Variable(var) => {
@@ -128,7 +109,9 @@ impl Template {
                     let mut multi = false;
                     for inner in &var.segments {
                         segments.push(match inner {
-                            VarSegment::Literal(text) => PatternSegment::Literal(text.clone()),
+                            VarSegment::Literal(text) => {
+                                PatternSegment::Literal(text.clone().into())
+                            }
                             VarSegment::Wildcard => PatternSegment::Single,
                             VarSegment::DoubleWildcard => {
                                 multi = true;
@@ -136,8 +119,8 @@ impl Template {
                             }
                         });
                     }
-                    params.push(CompiledParam {
-                        field_path: var.field_path.clone(),
+                    params.push(PathParam {
+                        field_path: var.field_path.iter().cloned().map(Into::into).collect(),
                         first_segment,
                         segment_count: (!multi).then_some(var.segments.len()),
                     });
@@ -145,8 +128,10 @@ impl Template {
             }
         }
         CompiledTemplate {
-            segments,
-            verb: self.verb.clone(),
+            pattern: PathPattern {
+                segments: segments.into(),
+                verb: self.verb.clone().map(Into::into),
+            },
             params,
         }
     }
@@ -547,7 +532,7 @@ mod tests {
             .compile();
         use PatternSegment as P;
         assert_eq!(
-            compiled.segments,
+            compiled.pattern.segments.to_vec(),
             vec![
                 P::Literal("v1".into()),
                 P::Literal("shelves".into()),
@@ -558,7 +543,7 @@ mod tests {
                 P::Multi,
             ]
         );
-        assert_eq!(compiled.verb.as_deref(), Some("do"));
+        assert_eq!(compiled.pattern.verb.as_deref(), Some("do"));
         let shape: Vec<_> = compiled
             .params
             .iter()
@@ -645,14 +630,15 @@ mod tests {
         #[test]
         fn compiled_shape_keeps_runtime_invariants(template in template_strategy()) {
             let compiled = template.compile();
-            let len = compiled.segments.len();
-            if let Some(at) = compiled.segments.iter().position(|s| *s == PatternSegment::Multi) {
+            let segments = &compiled.pattern.segments;
+            let len = segments.len();
+            if let Some(at) = segments.iter().position(|s| *s == PatternSegment::Multi) {
                 prop_assert_eq!(at, len - 1);
             }
             for param in &compiled.params {
                 let end = param.first_segment + param.segment_count.unwrap_or(len - param.first_segment);
                 prop_assert!(end <= len);
-                prop_assert_eq!(param.segment_count.is_none(), compiled.segments[end - 1] == PatternSegment::Multi);
+                prop_assert_eq!(param.segment_count.is_none(), segments[end - 1] == PatternSegment::Multi);
             }
         }
 

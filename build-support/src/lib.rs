@@ -1,14 +1,26 @@
 //! The gateway generator: `.proto` files with `google.api.http` annotations -> the gateway's route
-//! table (`gateway/src/generated/`) and an OpenAPI 3.1 document.
+//! table (Rust, served by the `gateway` runtime) and an OpenAPI 3.1 document.
 //!
-//! Three stages that never mix: [`httprule`] parses path templates (pure string code), [`model`]
-//! resolves every binding against the descriptors and rejects what HttpRule forbids, and the
-//! emitters ([`routes`], [`openapi`]) read only the model.
+//! Stages that never mix: [`httprule`] parses path templates (pure string code), [`model`]
+//! resolves every binding against the descriptors and rejects what HttpRule forbids, [`table`]
+//! turns the model into the runtime's own route types ([`gateway_spec`]), and the emitters
+//! ([`routes`], [`openapi`]) print them.
+//!
+//! From a build script, the way tonic-build is used (the crate then calls
+//! `gateway::include_routes!()`):
+//!
+//! ```no_run
+//! // build.rs
+//! build_support::configure()
+//!     .compile(&["greeter/v1/greeter.proto"], &["proto"])?;
+//! # Ok::<(), build_support::Error>(())
+//! ```
+//!
+//! As a library, for checked-in artefacts (what `cargo xtask gen` does):
 //!
 //! ```no_run
 //! let output = build_support::Generator::new()
 //!     .proto_dir("proto/proto")
-//!     .routes_out("gateway/src/generated")
 //!     .openapi_out("openapi")
 //!     .generate()?;
 //! output.write()?;
@@ -19,8 +31,11 @@ pub mod httprule;
 pub mod model;
 pub mod openapi;
 pub mod routes;
+pub mod table;
 
 use std::path::{Path, PathBuf};
+
+pub use table::RouteTable;
 
 /// Everything that can go wrong while generating.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +82,18 @@ pub struct Generator {
     routes_out: Option<PathBuf>,
     openapi_out: Option<PathBuf>,
     openapi: openapi::Options,
+    build_script: bool,
+}
+
+/// A generator configured for a build script: routes into `$OUT_DIR` (for
+/// `gateway::include_routes!()`), and `cargo::rerun-if-changed` for every proto file read, so
+/// the routes follow the protos. Chain more outputs or options, then call
+/// [`compile`](Generator::compile).
+pub fn configure() -> Generator {
+    let mut generator = Generator::new();
+    generator.routes_out = std::env::var_os("OUT_DIR").map(PathBuf::from);
+    generator.build_script = true;
+    generator
 }
 
 impl Default for Generator {
@@ -84,6 +111,7 @@ impl Generator {
             routes_out: None,
             openapi_out: None,
             openapi: openapi::Options::default(),
+            build_script: false,
         }
     }
 
@@ -104,7 +132,8 @@ impl Generator {
         self
     }
 
-    /// Where the routes module (`mod.rs` + `descriptor_set.bin`) goes; not written when unset.
+    /// Where the routes file (`gateway_routes.rs` + `gateway_routes.bin`) goes; not written when
+    /// unset.
     pub fn routes_out(mut self, dir: impl Into<PathBuf>) -> Self {
         self.routes_out = Some(dir.into());
         self
@@ -158,9 +187,41 @@ impl Generator {
         let mut compiler = protox::Compiler::new(&self.proto_dirs)?;
         compiler.include_imports(true).include_source_info(true);
         compiler.open_files(&files)?;
+        if self.build_script {
+            // Every file read from disk, imports included: editing any of them regenerates.
+            for file in compiler.files() {
+                if let Some(path) = file.path() {
+                    println!("cargo::rerun-if-changed={}", path.display());
+                }
+            }
+        }
         // protox's own encoding: re-encoding through prost_types would drop the extension options.
         let bytes = compiler.encode_file_descriptor_set();
         model::build(&files, bytes)
+    }
+
+    /// The route table in memory, in the runtime's types: for serving protos compiled at run
+    /// time (tests, tools) without writing Rust.
+    pub fn route_table(&self) -> Result<RouteTable, Error> {
+        let api = self.model()?;
+        Ok(RouteTable {
+            routes: table::route_specs(&api),
+            descriptor_set: api.descriptor_set,
+        })
+    }
+
+    /// Generates from `files` (relative to an include directory) found in `includes`, and writes
+    /// every configured output: the build-script entry point, after [`configure`].
+    pub fn compile(
+        mut self,
+        files: &[impl AsRef<str>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
+        self.files = Some(files.iter().map(|f| f.as_ref().to_owned()).collect());
+        self.proto_dirs
+            .extend(includes.iter().map(|dir| dir.as_ref().to_path_buf()));
+        self.generate()?.write()?;
+        Ok(())
     }
 
     /// Runs every configured emitter and returns what would be written.
@@ -169,11 +230,11 @@ impl Generator {
         let mut files = Vec::new();
         if let Some(dir) = &self.routes_out {
             files.push(GeneratedFile {
-                path: dir.join("mod.rs"),
+                path: dir.join(routes::routes_file()),
                 contents: routes::emit(&api)?.into_bytes(),
             });
             files.push(GeneratedFile {
-                path: dir.join(routes::DESCRIPTOR_SET_FILE),
+                path: dir.join(routes::descriptor_set_file()),
                 contents: api.descriptor_set.clone(),
             });
         }

@@ -13,6 +13,8 @@ use prost_reflect::{
 };
 
 use crate::Error;
+use gateway_spec::{WellKnownJson, well_known_json};
+
 use crate::httprule::{CompiledTemplate, Template};
 
 /// Everything the emitters need, resolved and validated.
@@ -252,39 +254,12 @@ pub struct Enum {
 
 /// The well-known types with a special JSON mapping (`google.protobuf.*`).
 pub fn is_well_known(full_name: &str) -> bool {
-    matches!(
-        full_name,
-        "google.protobuf.Timestamp"
-            | "google.protobuf.Duration"
-            | "google.protobuf.FieldMask"
-            | "google.protobuf.Struct"
-            | "google.protobuf.Value"
-            | "google.protobuf.ListValue"
-            | "google.protobuf.Any"
-            | "google.protobuf.Empty"
-            | "google.protobuf.DoubleValue"
-            | "google.protobuf.FloatValue"
-            | "google.protobuf.Int64Value"
-            | "google.protobuf.UInt64Value"
-            | "google.protobuf.Int32Value"
-            | "google.protobuf.UInt32Value"
-            | "google.protobuf.BoolValue"
-            | "google.protobuf.StringValue"
-            | "google.protobuf.BytesValue"
-    )
+    well_known_json(full_name).is_some()
 }
 
 /// Well-known types whose JSON form is a single scalar, so they can be path or query values.
 fn is_scalar_well_known(full_name: &str) -> bool {
-    is_well_known(full_name)
-        && !matches!(
-            full_name,
-            "google.protobuf.Struct"
-                | "google.protobuf.Value"
-                | "google.protobuf.ListValue"
-                | "google.protobuf.Any"
-                | "google.protobuf.Empty"
-        )
+    well_known_json(full_name) == Some(WellKnownJson::Scalar)
 }
 
 /// The service option marking a service the gateway implements itself.
@@ -376,16 +351,11 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
 }
 
 fn check_duplicates(services: &[Service]) -> Result<(), Error> {
-    let mut seen: HashMap<(String, Vec<crate::httprule::PatternSegment>, Option<String>), String> =
-        HashMap::new();
+    let mut seen: HashMap<(&str, &gateway_spec::PathPattern), String> = HashMap::new();
     for service in services {
         for method in &service.methods {
             for binding in &method.bindings {
-                let key = (
-                    binding.http_method.clone(),
-                    binding.compiled.segments.clone(),
-                    binding.compiled.verb.clone(),
-                );
+                let key = (binding.http_method.as_str(), &binding.compiled.pattern);
                 let here = format!("{}/{}", service.full_name, method.name);
                 if let Some(first) = seen.get(&key) {
                     return Err(Error::Binding {
@@ -734,7 +704,8 @@ impl Builder {
 
         let mut path_fields = Vec::new();
         for param in &compiled.params {
-            let field = self.resolve(input, &param.field_path).map_err(|m| {
+            let field_path: Vec<String> = param.field_path.iter().map(|n| n.to_string()).collect();
+            let field = self.resolve(input, &field_path).map_err(|m| {
                 format!(
                     "{where_}: path variable `{}`: {m}",
                     param.field_path.join(".")
@@ -810,7 +781,7 @@ impl Builder {
                 let bound: Vec<Vec<String>> = compiled
                     .params
                     .iter()
-                    .map(|p| p.field_path.clone())
+                    .map(|p| p.field_path.iter().map(|n| n.to_string()).collect())
                     .chain(match other {
                         Body::Field(f) => Some(f.path.clone()),
                         _ => None,

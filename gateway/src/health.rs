@@ -12,7 +12,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use shop_common::consul::{ConsulState, WatchStatus};
+use discovery::consul::{ConsulState, WatchStatus};
 
 use crate::upstream::Upstreams;
 

@@ -2,7 +2,9 @@
 //! transcodes JSON to protobuf and back, and calls the upstream gRPC services.
 //!
 //! [`app`] turns a route table ([`spec::RouteSpec`], written by the generator) and the
-//! descriptor set it came from into an axum [`Router`]. Everything is resolved
+//! descriptor set it came from into an axum [`Router`]. The table usually comes from a build
+//! script (`build_support::configure().compile(..)`) through [`include_routes!`]; it knows no
+//! application, so the same runtime serves any set of annotated protos. Everything is resolved
 //! once there; a request costs one match, one JSON parse, one upstream call on a shared channel
 //! and one JSON write.
 //!
@@ -21,12 +23,11 @@ mod transcode;
 pub mod codec;
 pub mod config;
 pub mod error;
-// Written by `cargo xtask gen` (prettyplease output, not rustfmt's): `--check` compares it byte
-// for byte, so rustfmt must not rewrite it.
-#[rustfmt::skip]
-pub mod generated;
-pub mod spec;
 pub mod upstream;
+
+/// The route table types (`gateway-spec`), under the path generated code names
+/// (`::gateway::spec::RouteSpec`).
+pub use gateway_spec as spec;
 
 use std::sync::Arc;
 
@@ -37,6 +38,24 @@ use prost_reflect::DescriptorPool;
 pub use config::{GatewayConfig, JsonNames};
 pub use error::GatewayError;
 pub use upstream::{Upstream, UpstreamSpec, Upstreams};
+
+/// Includes the route table a build script generated with `build_support::configure()`: a
+/// `static ROUTES: &[RouteSpec]` and the `FILE_DESCRIPTOR_SET` they resolve in, to hand to
+/// [`descriptor_pool`] and [`app`]. Use it inside a module of its own:
+///
+/// ```ignore
+/// mod routes {
+///     gateway::include_routes!();
+/// }
+/// let pool = gateway::descriptor_pool(routes::FILE_DESCRIPTOR_SET)?;
+/// let router = gateway::app(config, routes::ROUTES, &pool)?;
+/// ```
+#[macro_export]
+macro_rules! include_routes {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/gateway_routes.rs"));
+    };
+}
 
 /// Decodes an encoded `FileDescriptorSet` (with its imports), e.g. the generator's
 /// `FILE_DESCRIPTOR_SET`.
@@ -68,7 +87,7 @@ pub fn app(
         tracing::warn!(service, "no upstream configured: its routes answer 503");
     }
     let gateway = Arc::new(serve::Gateway {
-        matcher: matcher::Matcher::new(routes.iter().map(|r| (r.http_method, r.pattern))),
+        matcher: matcher::Matcher::new(routes.iter().map(|r| (&*r.http_method, &r.pattern))),
         routes: compiled,
         encoder: transcode::response::ResponseEncoder::new(
             config.json_names == JsonNames::Proto,

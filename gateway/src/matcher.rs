@@ -19,7 +19,7 @@ use crate::spec::{PathPattern, Segment};
 #[derive(Debug)]
 struct Entry {
     method: &'static str,
-    pattern: PathPattern,
+    pattern: &'static PathPattern,
     /// Specificity key, compared lexicographically (greater is more specific).
     rank: Vec<u8>,
 }
@@ -115,7 +115,7 @@ fn matches(pattern: &PathPattern, segments: &[&str], last: Option<&str>) -> bool
 
 impl Matcher {
     /// Builds the matcher from `(method, pattern)` pairs.
-    pub fn new(entries: impl IntoIterator<Item = (&'static str, PathPattern)>) -> Self {
+    pub fn new(entries: impl IntoIterator<Item = (&'static str, &'static PathPattern)>) -> Self {
         let mut matcher = Matcher::default();
         for (index, (method, pattern)) in entries.into_iter().enumerate() {
             match pattern.segments.first() {
@@ -127,7 +127,7 @@ impl Matcher {
             }
             matcher.entries.push(Entry {
                 method,
-                rank: rank(&pattern),
+                rank: rank(pattern),
                 pattern,
             });
         }
@@ -157,14 +157,14 @@ impl Matcher {
         let mut allow: Vec<&'static str> = Vec::new();
         for &index in indexed.iter().chain(verb_indexed).chain(&self.unindexed) {
             let entry = &self.entries[index];
-            let last = match entry.pattern.verb {
+            let last = match &entry.pattern.verb {
                 Some(verb) => match strip_verb(&segments, verb) {
                     Some(stripped) => Some(stripped),
                     None => continue,
                 },
                 None => None,
             };
-            if !matches(&entry.pattern, &segments, last) {
+            if !matches(entry.pattern, &segments, last) {
                 continue;
             }
             if entry.method != method {
@@ -201,38 +201,54 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use Segment::{Literal as L, Multi, Single};
+    use std::borrow::Cow;
 
-    fn p(segments: &'static [Segment], verb: Option<&'static str>) -> PathPattern {
-        PathPattern { segments, verb }
+    use Segment::{Multi, Single};
+
+    /// A pattern that lives as long as the matcher (a test leaks a few bytes per table).
+    fn p(segments: Vec<Segment>, verb: Option<&'static str>) -> &'static PathPattern {
+        Box::leak(Box::new(PathPattern {
+            segments: segments.into(),
+            verb: verb.map(Cow::Borrowed),
+        }))
+    }
+
+    fn l(literal: &'static str) -> Segment {
+        Segment::Literal(Cow::Borrowed(literal))
     }
 
     fn table() -> Matcher {
         Matcher::new([
             // 0: /v1/things/{id}
-            ("GET", p(&[L("v1"), L("things"), Single], None)),
+            ("GET", p(vec![l("v1"), l("things"), Single], None)),
             // 1: /v1/things/{id}:archive
-            ("POST", p(&[L("v1"), L("things"), Single], Some("archive"))),
+            (
+                "POST",
+                p(vec![l("v1"), l("things"), Single], Some("archive")),
+            ),
             // 2: /v1/things/special
-            ("GET", p(&[L("v1"), L("things"), L("special")], None)),
+            ("GET", p(vec![l("v1"), l("things"), l("special")], None)),
             // 3: /v1/{name=**}
-            ("GET", p(&[L("v1"), Multi], None)),
+            ("GET", p(vec![l("v1"), Multi], None)),
             // 4: /v1/things/{id} DELETE
-            ("DELETE", p(&[L("v1"), L("things"), Single], None)),
+            ("DELETE", p(vec![l("v1"), l("things"), Single], None)),
             // 5: /{x}/tail
-            ("GET", p(&[Single, L("tail")], None)),
+            ("GET", p(vec![Single, l("tail")], None)),
             // 6: /v1/things:batch
-            ("POST", p(&[L("v1"), L("things")], Some("batch"))),
+            ("POST", p(vec![l("v1"), l("things")], Some("batch"))),
             // 7: /v1/shelves/*/books/*
             (
                 "GET",
-                p(&[L("v1"), L("shelves"), Single, L("books"), Single], None),
+                p(
+                    vec![l("v1"), l("shelves"), Single, l("books"), Single],
+                    None,
+                ),
             ),
             // 8: /v1/shelves/{x=*} vs 9 /v1/shelves/{x=**}
-            ("PUT", p(&[L("v1"), L("shelves"), Single], None)),
-            ("PUT", p(&[L("v1"), L("shelves"), Multi], None)),
+            ("PUT", p(vec![l("v1"), l("shelves"), Single], None)),
+            ("PUT", p(vec![l("v1"), l("shelves"), Multi], None)),
             // 10: /root:verb
-            ("POST", p(&[L("root")], Some("go"))),
+            ("POST", p(vec![l("root")], Some("go"))),
         ])
     }
 

@@ -7,7 +7,9 @@ use prost_reflect::{
 };
 
 use crate::error::GatewayError;
-use crate::spec::{BodySpec, ComposePart, PathParam, RouteSpec, Segment};
+use crate::spec::{
+    BodySpec, ComposePart, PathParam, RouteSpec, Segment, Text, WellKnownJson, well_known_json,
+};
 use crate::upstream::{Upstream, Upstreams};
 
 /// A path variable resolved to the chain of fields it sets.
@@ -105,9 +107,9 @@ impl CompiledRoute {
         match &self.compose {
             Some(parts) => parts
                 .iter()
-                .map(|p| (p.spec.grpc_service, p.upstream.is_some()))
+                .map(|p| (&*p.spec.grpc_service, p.upstream.is_some()))
                 .collect(),
-            None => vec![(self.spec.grpc_service, self.upstream.is_some())],
+            None => vec![(&*self.spec.grpc_service, self.upstream.is_some())],
         }
     }
 }
@@ -193,7 +195,7 @@ impl CompiledPart {
 
 /// Resolves a field path to the chain of fields it names; every step but the last must be a
 /// singular message field.
-fn field_chain(root: &MessageDescriptor, path: &[&str]) -> Result<Vec<FieldDescriptor>, String> {
+fn field_chain(root: &MessageDescriptor, path: &[Text]) -> Result<Vec<FieldDescriptor>, String> {
     let mut message = root.clone();
     let mut chain = Vec::with_capacity(path.len());
     for (i, name) in path.iter().enumerate() {
@@ -232,30 +234,30 @@ fn compile_part(
         pool.get_message_by_name(name)
             .ok_or_else(|| fail(format!("message {name} is not in the descriptor set")))
     };
-    let part_input = message(part.input_type)?;
-    let part_output = message(part.output_type)?;
+    let part_input = message(&part.input_type)?;
+    let part_output = message(&part.output_type)?;
     let request = part
         .request
         .iter()
         .map(|mapping| {
-            let from = field_chain(input, mapping.from).map_err(&fail)?;
-            let to = field_chain(&part_input, mapping.to).map_err(&fail)?;
+            let from = field_chain(input, &mapping.from).map_err(&fail)?;
+            let to = field_chain(&part_input, &mapping.to).map_err(&fail)?;
             Ok((from, to))
         })
         .collect::<Result<Vec<_>, GatewayError>>()?;
     let take = if part.take.is_empty() {
         Vec::new()
     } else {
-        field_chain(&part_output, part.take).map_err(&fail)?
+        field_chain(&part_output, &part.take).map_err(&fail)?
     };
-    let field = output.get_field_by_name(part.field).ok_or_else(|| {
+    let field = output.get_field_by_name(&part.field).ok_or_else(|| {
         fail(format!(
             "no field `{}` in {}",
             part.field,
             output.full_name()
         ))
     })?;
-    let grpc_path = http::uri::PathAndQuery::try_from(part.grpc_path)
+    let grpc_path = http::uri::PathAndQuery::try_from(&*part.grpc_path)
         .map_err(|e| fail(format!("invalid gRPC path {}: {e}", part.grpc_path)))?;
     Ok(CompiledPart {
         spec: part,
@@ -265,7 +267,7 @@ fn compile_part(
         take,
         field,
         grpc_path,
-        upstream: upstreams.upstream(part.grpc_service),
+        upstream: upstreams.upstream(&part.grpc_service),
     })
 }
 
@@ -279,21 +281,7 @@ fn routes_error(spec: &RouteSpec, what: String) -> GatewayError {
 /// Well-known message types whose JSON form is a string or a bare scalar, and which a path or
 /// query value can therefore set.
 pub(crate) fn is_scalar_like_message(message: &MessageDescriptor) -> bool {
-    matches!(
-        message.full_name(),
-        "google.protobuf.Timestamp"
-            | "google.protobuf.Duration"
-            | "google.protobuf.FieldMask"
-            | "google.protobuf.DoubleValue"
-            | "google.protobuf.FloatValue"
-            | "google.protobuf.Int64Value"
-            | "google.protobuf.UInt64Value"
-            | "google.protobuf.Int32Value"
-            | "google.protobuf.UInt32Value"
-            | "google.protobuf.BoolValue"
-            | "google.protobuf.StringValue"
-            | "google.protobuf.BytesValue"
-    )
+    well_known_json(message.full_name()) == Some(WellKnownJson::Scalar)
 }
 
 fn resolve_path_param(
@@ -360,7 +348,7 @@ fn resolve_path_param(
         ));
     }
     Ok(BoundPathParam {
-        param: *param,
+        param: param.clone(),
         name,
         parents,
         leaf,
@@ -382,7 +370,7 @@ pub(crate) fn compile_route(
     pool: &DescriptorPool,
     upstreams: &Upstreams,
 ) -> Result<CompiledRoute, GatewayError> {
-    let input = pool.get_message_by_name(spec.input_type).ok_or_else(|| {
+    let input = pool.get_message_by_name(&spec.input_type).ok_or_else(|| {
         routes_error(
             spec,
             format!(
@@ -391,7 +379,7 @@ pub(crate) fn compile_route(
             ),
         )
     })?;
-    let output = pool.get_message_by_name(spec.output_type).ok_or_else(|| {
+    let output = pool.get_message_by_name(&spec.output_type).ok_or_else(|| {
         routes_error(
             spec,
             format!(
@@ -411,7 +399,7 @@ pub(crate) fn compile_route(
         .map(|param| resolve_path_param(spec, &input, param))
         .collect::<Result<Vec<_>, _>>()?;
     let mut bound: Vec<Vec<u32>> = path_params.iter().map(field_numbers).collect();
-    let body = match spec.body {
+    let body = match &spec.body {
         BodySpec::None => CompiledBody::None,
         BodySpec::Whole => CompiledBody::Whole,
         BodySpec::Field(name) => {
@@ -427,6 +415,7 @@ pub(crate) fn compile_route(
     };
     let response_body = spec
         .response_body
+        .as_deref()
         .map(|name| {
             output.get_field_by_name(name).ok_or_else(|| {
                 routes_error(
@@ -439,11 +428,12 @@ pub(crate) fn compile_route(
             })
         })
         .transpose()?;
-    let grpc_path = http::uri::PathAndQuery::try_from(spec.grpc_path)
+    let grpc_path = http::uri::PathAndQuery::try_from(&*spec.grpc_path)
         .map_err(|e| routes_error(spec, format!("invalid gRPC path {}: {e}", spec.grpc_path)))?;
     let update_mask = auto_update_mask(spec, &input, &body);
     let compose = spec
         .compose
+        .as_ref()
         .map(|compose| {
             compose
                 .parts
@@ -454,7 +444,7 @@ pub(crate) fn compile_route(
         .transpose()?;
     let upstream = match compose {
         Some(_) => None,
-        None => upstreams.upstream(spec.grpc_service),
+        None => upstreams.upstream(&spec.grpc_service),
     };
     Ok(CompiledRoute {
         compose,

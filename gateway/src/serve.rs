@@ -306,7 +306,7 @@ impl Gateway {
         if !route.spec.server_streaming {
             let call = Call {
                 upstream: route.upstream.as_ref(),
-                service: route.spec.grpc_service,
+                service: &route.spec.grpc_service,
                 path: &route.grpc_path,
                 output: &route.output,
             };
@@ -332,12 +332,12 @@ impl Gateway {
         forward_headers(&parts.headers, request.metadata_mut());
         self.timeout.apply(&mut request, deadline);
 
-        let channel = upstream_channel(route.upstream.as_ref(), route.spec.grpc_service)?;
+        let channel = upstream_channel(route.upstream.as_ref(), &route.spec.grpc_service)?;
         let mut grpc =
             tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_RESPONSE_MESSAGE);
         let codec = DynamicCodec::new(route.output.clone());
         let path = route.grpc_path.clone();
-        let service = route.spec.grpc_service;
+        let service: &str = &route.spec.grpc_service;
 
         let call = async {
             grpc.ready()
@@ -390,7 +390,7 @@ impl Gateway {
         let calls = parts.iter().map(|part| {
             let call = Call {
                 upstream: part.upstream.as_ref(),
-                service: part.spec.grpc_service,
+                service: &part.spec.grpc_service,
                 path: &part.grpc_path,
                 output: &part.output,
             };
@@ -417,7 +417,7 @@ impl Gateway {
                     if part.spec.optional && status.code() == tonic::Code::NotFound => {}
                 Err(error) => {
                     return Err(GatewayError::Part {
-                        part: part.spec.field.to_owned(),
+                        part: part.spec.field.to_string(),
                         source: Box::new(error),
                     });
                 }
@@ -506,11 +506,9 @@ mod tests {
 
     #[test]
     fn transport_failures_are_unavailable_and_answers_keep_their_code() {
-        let pool = crate::descriptor_pool(crate::generated::FILE_DESCRIPTOR_SET)
-            .expect("generated descriptors decode");
-        let output = pool
-            .get_message_by_name("users.v1.User")
-            .expect("a generated type");
+        let output = prost_reflect::DescriptorPool::global()
+            .get_message_by_name("google.protobuf.Empty")
+            .expect("the global pool holds the well-known types");
         let started = Instant::now();
         let deadline = Duration::from_secs(60);
         let map = |status| upstream_error("s.v1.S", &output, status, started, deadline);

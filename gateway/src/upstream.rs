@@ -2,14 +2,14 @@
 //!
 //! Each service maps to a static address (`--upstream users.v1.UserService=http://127.0.0.1:50051`)
 //! or to a Consul service name (`--upstream users.v1.UserService=consul://users-service`), whose
-//! balanced channel follows Consul's passing instances ([`shop_common::Discovery`]). Channels are
+//! balanced channel follows Consul's passing instances ([`discovery::Discovery`]). Channels are
 //! created once (lazily connecting) and cloned per request, so requests share connections.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use shop_common::Discovery;
-use shop_common::consul::WatchStatus;
+use discovery::Discovery;
+use discovery::consul::WatchStatus;
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 

@@ -182,7 +182,7 @@ async fn with_stack(ports: Ports, databases: &Databases, chromium: &Path) -> any
             .with_context(|| format!("the stack has no {binary}"))
     };
     let env = [
-        ("GATEWAY_URL", addr("gateway")),
+        ("GATEWAY_URL", addr("shop-gateway")),
         ("USERS_GRPC_URL", addr("users-service")),
         ("PRODUCTS_GRPC_URL", addr("products-service")),
         ("PURCHASES_GRPC_URL", addr("purchases-service")),

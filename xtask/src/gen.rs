@@ -1,13 +1,15 @@
 //! `cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... [--out DIR] [--openapi-out DIR]
 //! [--title T] [--license SPDX]`:
-//! regenerate the gateway routes and the OpenAPI document from the protos.
+//! regenerate the checked-in artefacts from the protos.
 //!
-//! Defaults are this repository's: protos under `proto/proto` (every file except `google/**`),
-//! routes into `gateway/src/generated`, the document into `openapi/`, and, when the document goes
-//! to `openapi/`, the TypeScript client's types into `clients/ts/src/generated/` (needs Node.js;
-//! see `ts_client`). Relative paths are taken from the workspace root.
+//! Defaults are the shop's ([`shop_generator`]): protos under `proto/proto` (every file except
+//! `google/**`), the OpenAPI document into `openapi/`, and, when the document goes to `openapi/`,
+//! the TypeScript client's types into `clients/ts/src/generated/` (needs Node.js; see
+//! `ts_client`). The shop's route table is not checked in: `gateway/shop/build.rs` generates it on
+//! every build. `--out DIR` also writes a route table (`gateway_routes.rs` + `.bin`) for a
+//! project that wants one checked in. Relative paths are taken from the workspace root.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -22,10 +24,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut check = false;
     let mut proto_dirs: Vec<PathBuf> = Vec::new();
     let mut files: Vec<String> = Vec::new();
-    let mut out = root.join("gateway/src/generated");
+    let mut out: Option<PathBuf> = None;
     let mut openapi_out = root.join("openapi");
-    let mut title = "Shop API".to_owned();
-    let mut license = "MIT OR Apache-2.0".to_owned();
+    let mut title: Option<String> = None;
+    let mut license: Option<String> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
@@ -37,10 +39,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--check" => check = true,
             "--proto-dir" => proto_dirs.push(root.join(value(arg)?)),
             "--file" => files.push(value(arg)?),
-            "--out" => out = root.join(value(arg)?),
+            "--out" => out = Some(root.join(value(arg)?)),
             "--openapi-out" => openapi_out = root.join(value(arg)?),
-            "--title" => title = value(arg)?,
-            "--license" => license = value(arg)?,
+            "--title" => title = Some(value(arg)?),
+            "--license" => license = Some(value(arg)?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -48,18 +50,25 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
-    if proto_dirs.is_empty() {
-        proto_dirs.push(root.join("proto/proto"));
-    }
-
     let ts_client = openapi_out == root.join("openapi");
-    let mut generator = build_support::Generator::new()
-        .title(title)
-        .license(license)
-        .routes_out(out)
-        .openapi_out(openapi_out.clone());
-    for dir in proto_dirs {
-        generator = generator.proto_dir(dir);
+    let mut generator = if proto_dirs.is_empty() {
+        shop_generator(&root)
+    } else {
+        proto_dirs
+            .into_iter()
+            .fold(build_support::Generator::new(), |generator, dir| {
+                generator.proto_dir(dir)
+            })
+    }
+    .openapi_out(openapi_out.clone());
+    if let Some(title) = title {
+        generator = generator.title(title);
+    }
+    if let Some(license) = license {
+        generator = generator.license(license);
+    }
+    if let Some(out) = out {
+        generator = generator.routes_out(out);
     }
     if !files.is_empty() {
         generator = generator.files(files);
@@ -95,4 +104,31 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         eprintln!("wrote {}", show(&path));
     }
     Ok(())
+}
+
+/// The shop's generator configuration, in one place for `gen`, `gen --check` and the freshness
+/// test below: every proto under `proto/proto`, the document titled and licensed as the shop.
+pub fn shop_generator(root: &Path) -> build_support::Generator {
+    build_support::Generator::new()
+        .title("Shop API")
+        .license("MIT OR Apache-2.0")
+        .proto_dir(root.join("proto/proto"))
+        .openapi_out(root.join("openapi"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The check `cargo xtask gen --check` makes (without the TypeScript types, which need
+    /// Node.js), so plain `cargo test` catches an OpenAPI document stale against the protos.
+    #[test]
+    fn checked_in_openapi_is_fresh() {
+        let output = super::shop_generator(&crate::project_root())
+            .generate()
+            .expect("the shop's protos generate");
+        let stale = output.check();
+        assert!(
+            stale.is_empty(),
+            "stale generated files: {stale:?}\nrun `cargo xtask gen` and commit"
+        );
+    }
 }

@@ -182,8 +182,8 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         });
     }
     let gateway = Process {
-        package: "gateway",
-        binary: "gateway",
+        package: "shop-gateway",
+        binary: "shop-gateway",
         args: gateway_args,
         env: Vec::new(),
         addr: gateway_addr,

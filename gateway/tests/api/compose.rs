@@ -201,7 +201,7 @@ async fn one_deadline_for_all_parts() {
 
 #[tokio::test]
 async fn part_without_an_upstream_is_503() {
-    let app = spawn_table(crate::golden::ROUTES, golden_pool(), |config| {
+    let app = spawn_table(crate::helpers::golden_routes(), golden_pool(), |config| {
         config.upstreams = Upstreams::new();
     })
     .await;

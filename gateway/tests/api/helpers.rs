@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
 use futures::future::BoxFuture;
-use gateway::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+use gateway::spec::{BodySpec, List, PathParam, PathPattern, RouteSpec, Segment, Text};
 use gateway::{GatewayConfig, UpstreamSpec, Upstreams};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -24,31 +24,33 @@ use tonic::metadata::MetadataValue;
 use tonic::server::NamedService;
 use tonic::{Code, Status};
 
-use Segment::{Literal as L, Multi, Single};
+use std::borrow::Cow::Borrowed as B;
+
+use Segment::{Multi, Single};
 
 const REQUEST: &str = "echo.v1.EchoRequest";
 
 /// The defaults every test route shares: a unary `echo.v1.Echo/Echo` call.
 const ECHO: RouteSpec = RouteSpec {
-    operation_id: "",
-    http_method: "GET",
-    template: "",
+    operation_id: B(""),
+    http_method: B("GET"),
+    template: B(""),
     pattern: PathPattern {
-        segments: &[],
+        segments: B(&[]),
         verb: None,
     },
-    grpc_service: "echo.v1.Echo",
-    grpc_path: "/echo.v1.Echo/Echo",
-    input_type: REQUEST,
-    output_type: REQUEST,
-    path_params: &[],
+    grpc_service: B("echo.v1.Echo"),
+    grpc_path: B("/echo.v1.Echo/Echo"),
+    input_type: B(REQUEST),
+    output_type: B(REQUEST),
+    path_params: B(&[]),
     body: BodySpec::None,
     response_body: None,
     server_streaming: false,
     compose: None,
 };
 
-const fn one(field_path: &'static [&'static str], first_segment: usize) -> PathParam {
+const fn one(field_path: List<Text>, first_segment: usize) -> PathParam {
     PathParam {
         field_path,
         first_segment,
@@ -59,139 +61,186 @@ const fn one(field_path: &'static [&'static str], first_segment: usize) -> PathP
 /// The route table under test (what the generator would emit for these bindings).
 pub static ROUTES: &[RouteSpec] = &[
     RouteSpec {
-        operation_id: "Echo_Nested",
-        template: "/v1/books/{book.shelf_id}/titles/{book.title}",
+        operation_id: B("Echo_Nested"),
+        template: B("/v1/books/{book.shelf_id}/titles/{book.title}"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("books"), Single, L("titles"), Single],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("books")),
+                Single,
+                Segment::Literal(B("titles")),
+                Single,
+            ]),
             verb: None,
         },
-        path_params: &[one(&["book", "shelf_id"], 2), one(&["book", "title"], 4)],
+        path_params: B(&[
+            one(B(&[B("book"), B("shelf_id")]), 2),
+            one(B(&[B("book"), B("title")]), 4),
+        ]),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Shelves",
-        template: "/v1/{name=shelves/*/books/*}",
+        operation_id: B("Echo_Shelves"),
+        template: B("/v1/{name=shelves/*/books/*}"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("shelves"), Single, L("books"), Single],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("shelves")),
+                Single,
+                Segment::Literal(B("books")),
+                Single,
+            ]),
             verb: None,
         },
-        path_params: &[PathParam {
-            field_path: &["name"],
+        path_params: B(&[PathParam {
+            field_path: B(&[B("name")]),
             first_segment: 1,
             segment_count: Some(4),
-        }],
+        }]),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Files",
-        template: "/v1/files/{name=**}",
+        operation_id: B("Echo_Files"),
+        template: B("/v1/files/{name=**}"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("files"), Multi],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("files")),
+                Multi,
+            ]),
             verb: None,
         },
-        path_params: &[PathParam {
-            field_path: &["name"],
+        path_params: B(&[PathParam {
+            field_path: B(&[B("name")]),
             first_segment: 2,
             segment_count: None,
-        }],
+        }]),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Archive",
-        http_method: "POST",
-        template: "/v1/things/{id}:archive",
+        operation_id: B("Echo_Archive"),
+        http_method: B("POST"),
+        template: B("/v1/things/{id}:archive"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("things"), Single],
-            verb: Some("archive"),
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("things")),
+                Single,
+            ]),
+            verb: Some(B("archive")),
         },
-        path_params: &[one(&["id"], 2)],
+        path_params: B(&[one(B(&[B("id")]), 2)]),
         body: BodySpec::Whole,
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Create",
-        http_method: "POST",
-        template: "/v1/echo",
+        operation_id: B("Echo_Create"),
+        http_method: B("POST"),
+        template: B("/v1/echo"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("echo")],
+            segments: B(&[Segment::Literal(B("v1")), Segment::Literal(B("echo"))]),
             verb: None,
         },
         body: BodySpec::Whole,
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Query",
-        template: "/v1/echo",
+        operation_id: B("Echo_Query"),
+        template: B("/v1/echo"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("echo")],
+            segments: B(&[Segment::Literal(B("v1")), Segment::Literal(B("echo"))]),
             verb: None,
         },
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_UpdateBook",
-        http_method: "PUT",
-        template: "/v1/books/{id}",
+        operation_id: B("Echo_UpdateBook"),
+        http_method: B("PUT"),
+        template: B("/v1/books/{id}"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("books"), Single],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("books")),
+                Single,
+            ]),
             verb: None,
         },
-        path_params: &[one(&["id"], 2)],
-        body: BodySpec::Field("book"),
+        path_params: B(&[one(B(&[B("id")]), 2)]),
+        body: BodySpec::Field(B("book")),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Book",
-        template: "/v1/echo/{id}/book",
+        operation_id: B("Echo_Book"),
+        template: B("/v1/echo/{id}/book"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("echo"), Single, L("book")],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("echo")),
+                Single,
+                Segment::Literal(B("book")),
+            ]),
             verb: None,
         },
-        path_params: &[one(&["id"], 2)],
-        response_body: Some("book"),
+        path_params: B(&[one(B(&[B("id")]), 2)]),
+        response_body: Some(B("book")),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Tags",
-        template: "/v1/echo/{id}/tags",
+        operation_id: B("Echo_Tags"),
+        template: B("/v1/echo/{id}/tags"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("echo"), Single, L("tags")],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("echo")),
+                Single,
+                Segment::Literal(B("tags")),
+            ]),
             verb: None,
         },
-        path_params: &[one(&["id"], 2)],
-        response_body: Some("tags"),
+        path_params: B(&[one(B(&[B("id")]), 2)]),
+        response_body: Some(B("tags")),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_Big",
-        template: "/v1/big/{big}/{color}/{at}",
+        operation_id: B("Echo_Big"),
+        template: B("/v1/big/{big}/{color}/{at}"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("big"), Single, Single, Single],
+            segments: B(&[
+                Segment::Literal(B("v1")),
+                Segment::Literal(B("big")),
+                Single,
+                Single,
+                Single,
+            ]),
             verb: None,
         },
-        path_params: &[one(&["big"], 2), one(&["color"], 3), one(&["at"], 4)],
+        path_params: B(&[
+            one(B(&[B("big")]), 2),
+            one(B(&[B("color")]), 3),
+            one(B(&[B("at")]), 4),
+        ]),
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Echo_EchoStream",
-        template: "/v1/stream",
+        operation_id: B("Echo_EchoStream"),
+        template: B("/v1/stream"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("stream")],
+            segments: B(&[Segment::Literal(B("v1")), Segment::Literal(B("stream"))]),
             verb: None,
         },
-        grpc_path: "/echo.v1.Echo/EchoStream",
+        grpc_path: B("/echo.v1.Echo/EchoStream"),
         server_streaming: true,
         ..ECHO
     },
     RouteSpec {
-        operation_id: "Down_Call",
-        template: "/v1/down",
+        operation_id: B("Down_Call"),
+        template: B("/v1/down"),
         pattern: PathPattern {
-            segments: &[L("v1"), L("down")],
+            segments: B(&[Segment::Literal(B("v1")), Segment::Literal(B("down"))]),
             verb: None,
         },
-        grpc_service: "echo.v1.Down",
-        grpc_path: "/echo.v1.Down/Call",
+        grpc_service: B("echo.v1.Down"),
+        grpc_path: B("/echo.v1.Down/Call"),
         ..ECHO
     },
 ];
@@ -498,18 +547,38 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestA
     spawn_table(ROUTES, pool(), configure).await
 }
 
-/// The generator's conformance fixture: its golden route table and descriptors.
-pub fn golden_pool() -> &'static DescriptorPool {
-    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        DescriptorPool::decode(crate::golden::FILE_DESCRIPTOR_SET)
-            .expect("golden descriptors decode")
+/// The generator's conformance fixture (`build-support/tests/fixtures`), generated once per test
+/// binary by the generator itself: the runtime must serve exactly the table the generator builds
+/// (the same values its golden file prints).
+fn golden() -> &'static (Vec<RouteSpec>, DescriptorPool) {
+    static GOLDEN: OnceLock<(Vec<RouteSpec>, DescriptorPool)> = OnceLock::new();
+    GOLDEN.get_or_init(|| {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let table = build_support::Generator::new()
+            .proto_dir(format!("{root}/build-support/tests/fixtures"))
+            .proto_dir(format!("{root}/proto/proto"))
+            .route_table()
+            .expect("the conformance fixture generates");
+        let pool = DescriptorPool::decode(table.descriptor_set.as_slice())
+            .expect("generated descriptors decode");
+        (table.routes, pool)
     })
 }
 
-/// Starts the echo server and a gateway serving the generator's golden route table.
+/// The conformance fixture's route table, as the generator builds it.
+pub fn golden_routes() -> &'static [RouteSpec] {
+    &golden().0
+}
+
+/// The conformance fixture's descriptors.
+pub fn golden_pool() -> &'static DescriptorPool {
+    &golden().1
+}
+
+/// Starts the echo server and a gateway serving the generator's route table for the
+/// conformance fixture.
 pub async fn spawn_golden() -> TestApp {
-    spawn_table(crate::golden::ROUTES, golden_pool(), |_| {}).await
+    spawn_table(golden_routes(), golden_pool(), |_| {}).await
 }
 
 /// Starts the echo server (both fixture services) and a gateway serving `routes`.

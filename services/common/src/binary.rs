@@ -47,11 +47,11 @@ impl ServiceBinary {
     /// `advertise` says; `None` when no Consul address is configured (static mode).
     pub fn registration(
         &self,
-        consul: &crate::ConsulArgs,
-        advertise: &crate::AdvertiseArgs,
+        consul: &discovery::ConsulArgs,
+        advertise: &discovery::AdvertiseArgs,
         bound: SocketAddr,
-    ) -> anyhow::Result<Option<crate::Registration>> {
-        consul.registration(advertise, bound, self.name, self.grpc_service, self.version)
+    ) -> anyhow::Result<Option<discovery::Registration>> {
+        Ok(consul.registration(advertise, bound, self.name, self.grpc_service, self.version)?)
     }
 
     /// The exit code for how the service ended; a failure is logged and printed as one line.

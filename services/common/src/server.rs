@@ -14,7 +14,7 @@ use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService};
 
-use crate::consul::{Registration, RegistrationHandle};
+use discovery::{Registration, RegistrationHandle};
 
 /// Names of the infrastructure services every server also answers, as listed by reflection.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";

@@ -15,8 +15,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use discovery::Registration;
 use proto::products::v1::product_service_server::{ProductServiceServer, SERVICE_NAME};
-use shop_common::{Database, DatabaseConfig, GrpcServer, Registration};
+use shop_common::{Database, DatabaseConfig, GrpcServer};
 use tonic::service::Routes;
 
 pub use error::ProductError;

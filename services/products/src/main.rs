@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use discovery::{AdvertiseArgs, ConsulArgs};
 use products_service::{Application, Config};
 use proto::products::v1::product_service_server::SERVICE_NAME;
-use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
+use shop_common::{DatabaseArgs, LogArgs, ServiceBinary};
 
 /// The products gRPC service.
 #[derive(Debug, Parser)]
@@ -32,7 +33,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50052";
 /// This binary, for the `healthcheck` subcommand and error reporting.
 const BINARY: ServiceBinary = ServiceBinary {
     // The Consul name the other services look it up by.
-    name: shop_common::discovery::PRODUCTS_SERVICE,
+    name: shop_common::names::PRODUCTS_SERVICE,
     version: env!("CARGO_PKG_VERSION"),
     grpc_service: SERVICE_NAME,
     default_listen: DEFAULT_LISTEN,

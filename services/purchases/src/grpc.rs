@@ -43,7 +43,7 @@ impl PurchasesGrpc {
         .await?;
         let amount =
             Amount::from_price(product.price).ok_or_else(|| PurchaseError::UpstreamFailed {
-                service: shop_common::discovery::PRODUCTS_SERVICE,
+                service: shop_common::names::PRODUCTS_SERVICE,
                 cause: format!(
                     "product {} has an invalid price {}",
                     product.id, product.price

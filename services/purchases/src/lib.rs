@@ -18,9 +18,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use discovery::ChannelOptions;
+use discovery::{Discovery, Registration, StaticDiscovery};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
-use shop_common::discovery::{ChannelOptions, PRODUCTS_SERVICE, USERS_SERVICE};
-use shop_common::{Database, DatabaseConfig, Discovery, GrpcServer, Registration, StaticDiscovery};
+use shop_common::names::{PRODUCTS_SERVICE, USERS_SERVICE};
+use shop_common::{Database, DatabaseConfig, GrpcServer};
 use tonic::service::Routes;
 
 pub use error::PurchaseError;

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use discovery::split_addresses;
+use discovery::{AdvertiseArgs, ConsulArgs};
 use proto::purchases::v1::purchase_service_server::SERVICE_NAME;
 use purchases_service::{Application, Config, UpstreamsConfig};
-use shop_common::discovery::split_addresses;
-use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
+use shop_common::{DatabaseArgs, LogArgs, ServiceBinary};
 
 /// The purchases gRPC service.
 #[derive(Debug, Parser)]
@@ -53,7 +54,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50053";
 /// This binary, for the `healthcheck` subcommand and error reporting.
 const BINARY: ServiceBinary = ServiceBinary {
     // The Consul name the other services look it up by.
-    name: shop_common::discovery::PURCHASES_SERVICE,
+    name: shop_common::names::PURCHASES_SERVICE,
     version: env!("CARGO_PKG_VERSION"),
     grpc_service: SERVICE_NAME,
     default_listen: DEFAULT_LISTEN,

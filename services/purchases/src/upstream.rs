@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use discovery::{Discovery, DiscoveryError};
 use proto::products::v1::product_service_client::ProductServiceClient;
 use proto::products::v1::{GetProductRequest, Product};
 use proto::users::v1::user_service_client::UserServiceClient;
 use proto::users::v1::{GetUserRequest, User};
-use shop_common::discovery::{PRODUCTS_SERVICE, USERS_SERVICE};
-use shop_common::{Discovery, DiscoveryError, Id};
+use shop_common::Id;
+use shop_common::names::{PRODUCTS_SERVICE, USERS_SERVICE};
 use tonic::Request;
 use tonic::transport::Channel;
 

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use discovery::{AdvertiseArgs, ConsulArgs};
 use proto::users::v1::user_service_server::SERVICE_NAME;
-use shop_common::{AdvertiseArgs, ConsulArgs, DatabaseArgs, LogArgs, ServiceBinary};
+use shop_common::{DatabaseArgs, LogArgs, ServiceBinary};
 use users_service::{Application, Config};
 
 /// The users gRPC service.
@@ -32,7 +33,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 /// This binary, for the `healthcheck` subcommand and error reporting.
 const BINARY: ServiceBinary = ServiceBinary {
     // The Consul name the other services look it up by.
-    name: shop_common::discovery::USERS_SERVICE,
+    name: shop_common::names::USERS_SERVICE,
     version: env!("CARGO_PKG_VERSION"),
     grpc_service: SERVICE_NAME,
     default_listen: DEFAULT_LISTEN,

@@ -11,7 +11,7 @@ use tonic::transport::channel::Change;
 use tonic::transport::{Channel, Endpoint};
 
 use super::ConsulClient;
-use crate::discovery::ChannelOptions;
+use crate::channel::ChannelOptions;
 
 /// How the watch polls Consul.
 #[derive(Debug, Clone, Copy)]

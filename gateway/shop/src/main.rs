@@ -1,5 +1,5 @@
-//! The `gateway` binary: flags and environment -> [`gateway::GatewayConfig`], then serve the
-//! generated routes until SIGTERM or Ctrl-C.
+//! The `shop-gateway` binary: flags and environment -> [`gateway::GatewayConfig`], then serve
+//! the shop's routes ([`shop_gateway::app`]) until SIGTERM or Ctrl-C.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,16 +9,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt as _;
 use clap::{Parser, ValueEnum};
 use gateway::config::{parse_duration, parse_size};
-use gateway::{GatewayConfig, JsonNames, UpstreamSpec, Upstreams, generated};
-
-/// The generated OpenAPI documents, embedded when `cargo xtask gen` has written them.
-#[cfg(has_openapi)]
-const OPENAPI: (Option<&str>, Option<&str>) = (
-    Some(include_str!("../../openapi/openapi.json")),
-    Some(include_str!("../../openapi/openapi.yaml")),
-);
-#[cfg(not(has_openapi))]
-const OPENAPI: (Option<&str>, Option<&str>) = (None, None);
+use gateway::{GatewayConfig, JsonNames, UpstreamSpec, Upstreams};
 
 /// Response field naming.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -31,7 +22,7 @@ enum Names {
 
 /// REST/JSON gateway in front of the gRPC services (routes from `google.api.http`).
 #[derive(Debug, Parser)]
-#[command(name = "gateway", version)]
+#[command(name = "shop-gateway", version)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "127.0.0.1:8080")]
@@ -62,7 +53,7 @@ struct Args {
     #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
     omit_unpopulated: bool,
     #[command(flatten)]
-    consul: shop_common::ConsulArgs,
+    consul: discovery::ConsulArgs,
 }
 
 async fn shutdown_signal() {
@@ -103,12 +94,10 @@ async fn run(args: Args) -> Result<(), String> {
             Names::Camel => JsonNames::Camel,
         },
         emit_unpopulated: !args.omit_unpopulated,
-        openapi_json: OPENAPI.0,
-        openapi_yaml: OPENAPI.1,
+        openapi_json: None,
+        openapi_yaml: None,
     };
-    let pool =
-        gateway::descriptor_pool(generated::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())?;
-    let app = gateway::app(config, generated::ROUTES, &pool).map_err(|e| e.to_string())?;
+    let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -150,7 +139,7 @@ async fn main() -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
-            eprintln!("gateway: {reason}");
+            eprintln!("shop-gateway: {reason}");
             ExitCode::FAILURE
         }
     }

@@ -1,18 +1,28 @@
-//! Registration and discovery against a fake Consul agent (test-support's `FakeConsul`), with
-//! real gRPC servers behind it.
+//! Discovery against a fake Consul agent (test-support's `FakeConsul`), with real gRPC servers
+//! behind it: the balanced channel follows the passing set, and registration survives an agent
+//! restart.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shop_common::consul::{ConsulState, WatchOptions, WatchStatus};
-use shop_common::{ChannelOptions, ConsulClient, ConsulDiscovery, GrpcServer, Registration};
+use discovery::consul::{ConsulState, WatchOptions, WatchStatus};
+use discovery::{ChannelOptions, ConsulClient, ConsulDiscovery, Registration};
 use test_support::FakeConsul;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::Routes;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+
+/// Logs at `warn` (or `RUST_LOG`) through the test harness's capture.
+fn init_test_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _already_set = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,79 +91,8 @@ async fn who_answers(channel: tonic::transport::Channel, names: &[&str]) -> Opti
 }
 
 #[tokio::test]
-async fn registers_when_serving_with_the_documented_body_and_token_then_deregisters() {
-    shop_common::telemetry::init_test_tracing();
-    let consul = FakeConsul::builder()
-        .require_token("s3cret")
-        .start()
-        .expect("fake Consul");
-    let client = ConsulClient::new(&consul.url(), Some("s3cret".into())).expect("client");
-    let server = GrpcServer::bind("127.0.0.1:0".parse().expect("literal"), "test.v1.Thing")
-        .await
-        .expect("bind");
-    let port = server.local_addr().port();
-    let registration = Registration::new(
-        client,
-        "users-service",
-        "test.v1.Thing",
-        "127.0.0.1",
-        port,
-        "1.2.3",
-    );
-    let id = format!("users-service-127.0.0.1-{port}");
-    assert_eq!(registration.id(), id);
-    let (stop, stopped) = oneshot::channel::<()>();
-    // The server adds health (which the check calls) and reflection to any routes.
-    let served = tokio::spawn(server.register(registration).serve(
-        Routes::default(),
-        async { Ok(()) },
-        async {
-            let _ = stopped.await;
-        },
-    ));
-
-    // The fake runs the gRPC check itself: the instance turns passing.
-    consul
-        .wait_until("instance passing", TIMEOUT, |i| {
-            i.get(&id).is_some_and(|i| i.status == "passing")
-        })
-        .await
-        .expect("registered and passing");
-    let body = consul.instances()[&id].registration.clone();
-    assert_eq!(body["ID"], id.as_str());
-    assert_eq!(body["Name"], "users-service");
-    assert_eq!(body["Address"], "127.0.0.1");
-    assert_eq!(body["Port"], port);
-    assert_eq!(body["Tags"], serde_json::json!(["v1.2.3", "grpc"]));
-    assert_eq!(body["Meta"], serde_json::json!({"version": "1.2.3"}));
-    let check = &body["Check"];
-    assert_eq!(check["GRPC"], format!("127.0.0.1:{port}/test.v1.Thing"));
-    assert_eq!(check["GRPCUseTLS"], false);
-    assert_eq!(check["Interval"], "10s");
-    assert_eq!(check["Timeout"], "2s");
-    assert_eq!(check["DeregisterCriticalServiceAfter"], "30s");
-
-    stop.send(()).expect("server running");
-    served.await.expect("join").expect("clean stop");
-    assert!(consul.instances().is_empty(), "{:?}", consul.instances());
-    let requests = consul.requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.method == "PUT" && r.path == format!("/v1/agent/service/deregister/{id}")),
-        "{requests:?}"
-    );
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.token.as_deref() == Some("s3cret")),
-        "every request carries X-Consul-Token: {requests:?}"
-    );
-}
-
-#[tokio::test]
 async fn registers_again_after_the_agent_restarts() {
-    shop_common::telemetry::init_test_tracing();
+    init_test_tracing();
     let consul = FakeConsul::builder()
         .manual_health()
         .start()
@@ -193,7 +132,7 @@ async fn registers_again_after_the_agent_restarts() {
 
 #[tokio::test]
 async fn the_channel_follows_the_passing_set_and_survives_a_consul_outage() {
-    shop_common::telemetry::init_test_tracing();
+    init_test_tracing();
     let consul = FakeConsul::builder()
         .manual_health()
         .start()

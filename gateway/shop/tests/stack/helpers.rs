@@ -60,7 +60,7 @@ pub struct Stack {
 }
 
 /// Starts users, products and purchases (each on a fresh database) and the gateway serving
-/// `gateway::generated::ROUTES` with upstreams pointing at them.
+/// the shop's generated routes (`shop_gateway::app`) with upstreams pointing at them.
 pub async fn spawn_stack() -> Stack {
     spawn_stack_with(|_| {}).await
 }
@@ -87,9 +87,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Sta
         ..GatewayConfig::default()
     };
     configure(&mut config);
-    let pool = gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET)
-        .expect("generated descriptors decode");
-    let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes resolve");
+    let router = shop_gateway::app(config).expect("routes resolve");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind gateway");

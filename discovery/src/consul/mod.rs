@@ -69,6 +69,9 @@ pub enum ConsulError {
         /// The start of the response body (Consul's error text).
         body: String,
     },
+    /// The address to register under (`ADVERTISE_ADDR`) cannot be used.
+    #[error("{0}")]
+    Advertise(String),
     /// Consul's response did not have the documented shape.
     #[error("Consul response to {what} is not as documented: {reason}")]
     Decode {

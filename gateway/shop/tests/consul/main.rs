@@ -1,7 +1,7 @@
 //! The gateway on Consul discovery: real users-service instances (real PostgreSQL, one database
 //! each, so the rows tell which instance served a request) registering themselves in a FAKE
 //! Consul agent (test-support's `FakeConsul`, which runs their gRPC health checks), and the
-//! gateway (`gateway::app` with the generated routes) following the passing set. The second
+//! gateway (`shop_gateway::app`, the generated routes) following the passing set. The second
 //! test runs the whole shop on Consul: purchases finds users and products there too.
 
 use std::collections::BTreeSet;
@@ -10,15 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use discovery::consul::{ConsulState, WatchOptions, WatchStatus};
+use discovery::{ChannelOptions, ConsulClient, ConsulDiscovery, Discovery, Registration};
 use gateway::{GatewayConfig, Upstreams};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shop_common::consul::{ConsulState, WatchOptions, WatchStatus};
-use shop_common::{
-    ChannelOptions, ConsulClient, ConsulDiscovery, DatabaseConfig, Discovery, Registration,
-};
+use shop_common::DatabaseConfig;
 use test_support::{FakeConsul, TestDatabase};
 use tokio::sync::oneshot;
 
@@ -150,9 +149,7 @@ impl Gateway {
             upstreams,
             ..GatewayConfig::default()
         };
-        let pool =
-            gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET).expect("descriptors");
-        let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes");
+        let router = shop_gateway::app(config).expect("routes");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -516,9 +513,7 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
         upstreams: Upstreams::resolve(&specs, Some(&gateway_discovery)).expect("resolved"),
         ..GatewayConfig::default()
     };
-    let pool =
-        gateway::descriptor_pool(gateway::generated::FILE_DESCRIPTOR_SET).expect("descriptors");
-    let router = gateway::app(config, gateway::generated::ROUTES, &pool).expect("routes");
+    let router = shop_gateway::app(config).expect("routes");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

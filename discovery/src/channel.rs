@@ -15,13 +15,6 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::consul::{ConsulClient, WatchOptions, WatchStatus, spawn_watch};
 
-/// Logical name of the users service.
-pub const USERS_SERVICE: &str = "users-service";
-/// Logical name of the products service.
-pub const PRODUCTS_SERVICE: &str = "products-service";
-/// Logical name of the purchases service.
-pub const PURCHASES_SERVICE: &str = "purchases-service";
-
 /// Discovery failures. These are configuration problems, reported at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -241,6 +234,9 @@ pub fn split_addresses(list: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const USERS_SERVICE: &str = "users-service";
+    const PRODUCTS_SERVICE: &str = "products-service";
 
     #[test]
     fn split_addresses_trims_and_drops_empties() {

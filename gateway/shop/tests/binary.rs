@@ -1,10 +1,10 @@
-//! The `gateway` binary: prints where it listens, serves, stops cleanly on SIGTERM, and refuses
+//! The `shop-gateway` binary: prints where it listens, serves, stops cleanly on SIGTERM, and refuses
 //! bad configuration with a one-line reason.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_gateway");
+const BINARY: &str = env!("CARGO_BIN_EXE_shop-gateway");
 
 #[tokio::test]
 async fn prints_its_address_serves_and_stops_on_sigterm() {
@@ -73,4 +73,15 @@ fn bad_configuration_exits_non_zero_with_a_reason() {
         .expect("binary runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("service=uri"));
+}
+
+#[tokio::test]
+async fn the_generated_shop_table_resolves_against_its_descriptors() {
+    let router = shop_gateway::app(gateway::GatewayConfig::default());
+    assert!(router.is_ok(), "every generated route resolves");
+    assert_eq!(
+        shop_gateway::routes::ROUTES.len(),
+        8,
+        "the shop's eight bindings"
+    );
 }
