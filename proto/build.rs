@@ -14,8 +14,11 @@ const PROTOS: &[&str] = &[
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("proto");
     println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed={}", build_support::PROTO_INCLUDE);
 
-    let mut compiler = protox::Compiler::new([&root])?;
+    // The annotation protos (`google/api/*`, `gateway/v1/compose.proto`) ship with the generator.
+    let mut compiler =
+        protox::Compiler::new([root.as_path(), build_support::PROTO_INCLUDE.as_ref()])?;
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(PROTOS)?;
 

@@ -37,6 +37,13 @@ use std::path::{Path, PathBuf};
 
 pub use table::RouteTable;
 
+/// The generator's own proto include directory, added after the caller's directories (so a
+/// caller's copies win): `google/api/annotations.proto`, `http.proto` and `field_behavior.proto`
+/// (minimal copies of googleapis' files, same package and layout, so protos written for
+/// grpc-gateway or Envoy compile unchanged) and `gateway/v1/compose.proto` (composite
+/// endpoints). A crate that compiles the same protos for tonic adds it to its own includes.
+pub const PROTO_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
+
 /// Everything that can go wrong while generating.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -116,7 +123,8 @@ impl Generator {
     }
 
     /// Adds an include directory. Without [`files`](Self::files), every `.proto` under the first
-    /// directory is an input, except those under `google/` (annotation definitions).
+    /// directory is an input, except those under `google/` (annotation definitions). The
+    /// annotation protos themselves need no directory: see [`PROTO_INCLUDE`].
     pub fn proto_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.proto_dirs.push(dir.into());
         self
@@ -184,7 +192,12 @@ impl Generator {
     /// Compiles the protos (protox, in-process) and builds the validated model.
     pub fn model(&self) -> Result<model::Api, Error> {
         let files = self.input_files()?;
-        let mut compiler = protox::Compiler::new(&self.proto_dirs)?;
+        let includes = self
+            .proto_dirs
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([Path::new(PROTO_INCLUDE)]);
+        let mut compiler = protox::Compiler::new(includes)?;
         compiler.include_imports(true).include_source_info(true);
         compiler.open_files(&files)?;
         if self.build_script {

@@ -3,19 +3,33 @@
 
 use std::path::PathBuf;
 
+/// A proto the fixtures import but do not generate from: its service is no upstream of theirs.
+const IMPORTED: &str = r#"syntax = "proto3";
+package imported.v1;
+import "google/api/annotations.proto";
+message GetUserRequest { string id = 1; }
+message User { string id = 1; }
+service UserService {
+  rpc GetUser(GetUserRequest) returns (User) {
+    option (google.api.http) = { get: "/v1/imported/users/{id}" };
+  }
+}
+"#;
+
 fn write(case: &str, files: &[(&str, &str)]) -> build_support::Generator {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("compose")
         .join(case);
     let _ = std::fs::remove_dir_all(&dir);
-    for (name, body) in files {
+    let imported = ("imported/v1/imported.proto", IMPORTED);
+    for (name, body) in files.iter().chain([&imported]) {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("fixture dir");
         std::fs::write(&path, body).expect("fixture written");
     }
     build_support::Generator::new()
         .proto_dir(&dir)
-        .proto_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/proto"))
+        .files(files.iter().map(|(name, _)| *name))
 }
 
 /// A user service, and a gateway-implemented `ViewService.View` whose options are `options`
@@ -26,7 +40,7 @@ fn proto(service_options: &str, options: &str) -> String {
 package comp.v1;
 import "gateway/v1/compose.proto";
 import "google/api/annotations.proto";
-import "users/v1/users.proto";
+import "imported/v1/imported.proto";
 message User {{ string id = 1; }}
 message GetUserRequest {{ string id = 1; int64 number = 2; }}
 message GetUserResponse {{ User user = 1; }}
@@ -132,12 +146,12 @@ fn method_of_an_imported_service_is_unreachable() {
         "imported",
         &composed(&part(
             "user",
-            "users.v1.UserService.GetUser",
+            "imported.v1.UserService.GetUser",
             "user_id",
             "id",
             "user",
         )),
-        "users.v1.UserService.GetUser` is not reachable by the gateway",
+        "imported.v1.UserService.GetUser` is not reachable by the gateway",
     );
 }
 

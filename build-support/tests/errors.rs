@@ -15,7 +15,6 @@ fn generate(case: &str, files: &[(&str, &str)]) -> build_support::Error {
     }
     build_support::Generator::new()
         .proto_dir(&dir)
-        .proto_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/proto"))
         .model()
         .expect_err(case)
 }
@@ -241,7 +240,6 @@ service FineService {
     std::fs::write(dir.join("fine.proto"), ok).expect("written");
     let api = build_support::Generator::new()
         .proto_dir(&dir)
-        .proto_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../proto/proto"))
         .model()
         .expect("GET and DELETE on one template are distinct routes");
     assert_eq!(api.services[0].methods.len(), 2);

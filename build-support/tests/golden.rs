@@ -13,7 +13,6 @@ fn fixture_generator(out: &Path) -> build_support::Generator {
     let root = crate_dir();
     build_support::Generator::new()
         .proto_dir(root.join("tests/fixtures"))
-        .proto_dir(root.join("../proto/proto"))
         .title("Echo fixture")
         .routes_out(out.join("routes"))
         .openapi_out(out.join("openapi"))

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 /// The annotated protos whose bindings the shop's gateway serves (their imports come along).
 const PROTOS: &[&str] = &[
-    "gateway/v1/compose.proto",
     "products/v1/products.proto",
     "purchases/v1/purchase_query.proto",
     "purchases/v1/purchases.proto",

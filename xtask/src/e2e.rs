@@ -1,7 +1,7 @@
 //! `cargo xtask e2e`: the ways people use the project, each driven by its real tool.
 //!
 //! 1. `npm ci` in `clients/ts` (every tool below comes from its lock file);
-//! 2. `buf lint` on `proto/` (STANDARD rules, `proto/buf.yaml`);
+//! 2. `buf lint` on the protos (STANDARD rules, `buf.yaml`);
 //! 3. `redocly lint` on `openapi/openapi.json` (`openapi/redocly.yaml`), no errors allowed;
 //! 4. `tsc` on the generated TypeScript client and its tests (strict);
 //! 5. the whole stack on free loopback ports (the same processes as `cargo xtask up`, with a
@@ -73,12 +73,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Lints what we publish: the protos with buf, the OpenAPI document with Redocly.
 fn lint() -> anyhow::Result<()> {
-    run_checked(
-        ts_client::npm_bin("buf")
-            .current_dir(project_root().join("proto"))
-            .args(["lint", "--error-format", "text"]),
-    )?;
-    eprintln!("buf lint: no problems in proto/");
+    run_checked(ts_client::npm_bin("buf").current_dir(project_root()).args([
+        "lint",
+        "--error-format",
+        "text",
+    ]))?;
+    eprintln!("buf lint: no problems in proto/proto and build-support/proto");
     run_checked(
         ts_client::npm_bin("redocly")
             // No telemetry and no update check: nothing but the registry is reachable in CI.

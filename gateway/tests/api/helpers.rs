@@ -556,7 +556,6 @@ fn golden() -> &'static (Vec<RouteSpec>, DescriptorPool) {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
         let table = build_support::Generator::new()
             .proto_dir(format!("{root}/build-support/tests/fixtures"))
-            .proto_dir(format!("{root}/proto/proto"))
             .route_table()
             .expect("the conformance fixture generates");
         let pool = DescriptorPool::decode(table.descriptor_set.as_slice())
