@@ -1,4 +1,4 @@
-// The seed walkthrough from DESIGN.md, driven through the generated TypeScript client against a
+// The seed walkthrough from README.md, driven through the generated TypeScript client against a
 // live stack, and the typed error bodies (google.rpc.Status) the gateway answers with.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

@@ -1,4 +1,5 @@
-//! Every error case of DESIGN.md's table, through the gateway to the real services.
+//! Every error case of the gRPC -> HTTP table (ARCHITECTURE.md), through the gateway to the real
+//! services.
 
 use crate::helpers::spawn_stack_with;
 

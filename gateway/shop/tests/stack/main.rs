@@ -1,6 +1,6 @@
 //! The real stack: HTTP client -> gateway (the generated route table) -> users, products and
-//! purchases services -> PostgreSQL. DESIGN.md's seed walkthrough, verbatim, and every error
-//! case of its table.
+//! purchases services -> PostgreSQL. The seed walkthrough (README.md), verbatim, and every error
+//! case of the gRPC -> HTTP table (ARCHITECTURE.md).
 
 mod composite;
 mod errors;

@@ -1,4 +1,4 @@
-//! The seed walkthrough from DESIGN.md, request for request, on fresh databases.
+//! The seed walkthrough (README.md, "Try it"), request for request, on fresh databases.
 
 use serde_json::json;
 

@@ -1,0 +1,335 @@
+//! Stage 2, bindings: `google.api.http` rules -> validated [`Binding`]s, one [`Method`] at a time.
+//!
+//! Reads a method's HttpRule and its one level of `additional_bindings`, parses each path template
+//! ([`crate::httprule`]), resolves the path variables, `body` and `response_body` against the
+//! request and response messages, and lists the request fields left for the query string. Anything
+//! HttpRule forbids is rejected here, with a message the caller prefixes with the file, service and
+//! method.
+
+use std::collections::BTreeSet;
+
+use prost_reflect::{
+    DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
+};
+
+use gateway_spec::{WellKnownJson, well_known_json};
+
+use super::composition::Role;
+use super::types::field_type;
+use super::{Binding, Body, Context, FieldType, Label, Method, QueryParam, is_well_known};
+use crate::Error;
+use crate::httprule::Template;
+
+/// Well-known types whose JSON form is a single scalar, so they can be path or query values.
+fn is_scalar_well_known(full_name: &str) -> bool {
+    well_known_json(full_name) == Some(WellKnownJson::Scalar)
+}
+
+/// The parts of one `HttpRule` the model reads.
+struct Rule {
+    method: String,
+    path: String,
+    body: String,
+    response_body: String,
+    additional: Vec<DynamicMessage>,
+}
+
+impl Context {
+    /// The model of one method: `None` when it has no HTTP binding (and is not composed).
+    ///
+    /// `prefix` starts its operation ids; `callable` are the services a composition may call.
+    pub(super) fn method(
+        &self,
+        service: &ServiceDescriptor,
+        method: &MethodDescriptor,
+        prefix: &str,
+        callable: &BTreeSet<String>,
+    ) -> Result<Option<Method>, Error> {
+        let fail = |message: String| Error::Binding {
+            file: service.parent_file().name().to_owned(),
+            service: service.full_name().to_owned(),
+            method: method.name().to_owned(),
+            message,
+        };
+        let composition = match self.role(service, method).map_err(&fail)? {
+            Role::Unbound => return Ok(None),
+            Role::Proxied => None,
+            Role::Composite(value) => Some(value),
+        };
+        let options = method.options();
+        let Some(http) = &self.http else {
+            return Ok(None);
+        };
+        if method.is_client_streaming() {
+            return Err(fail(if method.is_server_streaming() {
+                "bidirectional streaming methods cannot be transcoded to REST".to_owned()
+            } else {
+                "client streaming methods cannot be transcoded to REST".to_owned()
+            }));
+        }
+        let Value::Message(rule) = options.get_extension(http).into_owned() else {
+            return Err(fail("`google.api.http` is not an HttpRule".to_owned()));
+        };
+        let top = read_rule(&rule).map_err(&fail)?;
+        let mut rules = vec![top];
+        let additional = std::mem::take(&mut rules[0].additional);
+        for (i, extra) in additional.iter().enumerate() {
+            let extra =
+                read_rule(extra).map_err(|m| fail(format!("additional binding {}: {m}", i + 1)))?;
+            if !extra.additional.is_empty() {
+                return Err(fail(format!(
+                    "additional binding {} has its own additional_bindings (only one level is allowed)",
+                    i + 1
+                )));
+            }
+            rules.push(extra);
+        }
+
+        let compose = composition
+            .map(|value| self.composition(method, &value, callable))
+            .transpose()
+            .map_err(&fail)?;
+        let input = method.input();
+        let output = method.output();
+        let mut bindings = Vec::new();
+        for (i, rule) in rules.into_iter().enumerate() {
+            let operation_id = if i == 0 {
+                format!("{prefix}_{}", method.name())
+            } else {
+                format!("{prefix}_{}_{i}", method.name())
+            };
+            let binding = self
+                .binding(&input, &output, rule, operation_id)
+                .map_err(&fail)?;
+            bindings.push(binding);
+        }
+        Ok(Some(Method {
+            name: method.name().to_owned(),
+            grpc_path: format!("/{}/{}", service.full_name(), method.name()),
+            input_type: input.full_name().to_owned(),
+            output_type: output.full_name().to_owned(),
+            description: self
+                .comments
+                .get(method.parent_file().name(), method.path()),
+            server_streaming: method.is_server_streaming(),
+            bindings,
+            compose,
+        }))
+    }
+
+    /// Validates one rule of the request `input` and response `output` messages.
+    fn binding(
+        &self,
+        input: &MessageDescriptor,
+        output: &MessageDescriptor,
+        rule: Rule,
+        operation_id: String,
+    ) -> Result<Binding, String> {
+        let where_ = format!("`{} {}`", rule.method, rule.path);
+        let parsed = Template::parse(&rule.path).map_err(|e| e.to_string())?;
+        let compiled = parsed.compile();
+
+        let mut path_fields = Vec::new();
+        for param in &compiled.params {
+            let field_path: Vec<String> = param.field_path.iter().map(|n| n.to_string()).collect();
+            let field = self.resolve(input, &field_path).map_err(|m| {
+                format!(
+                    "{where_}: path variable `{}`: {m}",
+                    param.field_path.join(".")
+                )
+            })?;
+            let ok = field.label == Label::Singular
+                && match &field.ty {
+                    FieldType::Message(name) => is_scalar_well_known(name),
+                    _ => true,
+                };
+            if !ok {
+                return Err(format!(
+                    "{where_}: path variable `{}` must name a singular scalar, enum or string-valued well-known type field",
+                    param.field_path.join(".")
+                ));
+            }
+            path_fields.push(field);
+        }
+
+        let body = match rule.body.as_str() {
+            "" => Body::None,
+            "*" => Body::Whole,
+            name => {
+                if name.contains('.') {
+                    return Err(format!(
+                        "{where_}: body `{name}` must be a top-level field of {}",
+                        input.full_name()
+                    ));
+                }
+                let field = self
+                    .resolve(input, &[name.to_owned()])
+                    .map_err(|m| format!("{where_}: body: {m}"))?;
+                // A path variable inside the body field (`{book.name=...}` with `body: "book"`,
+                // the usual update pattern) is fine; only the whole field bound twice is not.
+                if compiled
+                    .params
+                    .iter()
+                    .any(|p| p.field_path.len() == 1 && p.field_path[0] == name)
+                {
+                    return Err(format!(
+                        "{where_}: body field `{name}` is also bound by the path"
+                    ));
+                }
+                Body::Field(field)
+            }
+        };
+        if body != Body::None && matches!(rule.method.as_str(), "GET" | "DELETE") {
+            return Err(format!(
+                "{where_}: a {} binding may not have a body",
+                rule.method
+            ));
+        }
+
+        let response_body = match rule.response_body.as_str() {
+            "" => None,
+            name => {
+                if name.contains('.') {
+                    return Err(format!(
+                        "{where_}: response_body `{name}` must be a top-level field of {}",
+                        output.full_name()
+                    ));
+                }
+                Some(
+                    self.resolve(output, &[name.to_owned()])
+                        .map_err(|m| format!("{where_}: response_body: {m}"))?,
+                )
+            }
+        };
+
+        let query_params = match &body {
+            Body::Whole => Vec::new(),
+            other => {
+                let bound: Vec<Vec<String>> = compiled
+                    .params
+                    .iter()
+                    .map(|p| p.field_path.iter().map(|n| n.to_string()).collect())
+                    .chain(match other {
+                        Body::Field(f) => Some(f.path.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                let mut chain = vec![input.full_name().to_owned()];
+                self.query_params(input, &[], &bound, &mut chain, &mut out);
+                out
+            }
+        };
+
+        Ok(Binding {
+            operation_id,
+            http_method: rule.method,
+            template: rule.path,
+            parsed,
+            compiled,
+            path_fields,
+            body,
+            response_body,
+            query_params,
+        })
+    }
+
+    /// Appends to `out` every field under `prefix` of `message` that the query string may set:
+    /// not `bound` by the path or body, not a map, and scalar-like or a non-recursive (`chain`)
+    /// singular message to descend into.
+    fn query_params(
+        &self,
+        message: &MessageDescriptor,
+        prefix: &[String],
+        bound: &[Vec<String>],
+        chain: &mut Vec<String>,
+        out: &mut Vec<QueryParam>,
+    ) {
+        for field in message.fields() {
+            let mut path = prefix.to_vec();
+            path.push(field.name().to_owned());
+            if bound.contains(&path) || field.is_map() {
+                continue;
+            }
+            let ty = field_type(&field);
+            let scalar_like = match &ty {
+                FieldType::Message(name) => is_scalar_well_known(name),
+                _ => true,
+            };
+            if scalar_like {
+                out.push(QueryParam {
+                    name: path.join("."),
+                    ty,
+                    repeated: field.is_list(),
+                    description: self.comments.get(field.parent_file().name(), field.path()),
+                    required: prefix.is_empty() && self.behaviors(&field).0,
+                });
+            } else if let (FieldType::Message(name), false, Kind::Message(sub)) =
+                (&ty, field.is_list(), field.kind())
+            {
+                if is_well_known(name) || chain.contains(name) {
+                    continue;
+                }
+                chain.push(name.clone());
+                self.query_params(&sub, &path, bound, chain, out);
+                chain.pop();
+            }
+        }
+    }
+}
+
+/// Reads the pattern, body, response_body and additional bindings of an HttpRule.
+fn read_rule(rule: &DynamicMessage) -> Result<Rule, String> {
+    let text = |name: &str| -> String {
+        rule.get_field_by_name(name)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let mut found = None;
+    for verb in ["get", "put", "post", "delete", "patch"] {
+        if rule.has_field_by_name(verb) {
+            found = Some((verb.to_uppercase(), text(verb)));
+        }
+    }
+    if rule.has_field_by_name("custom")
+        && let Some(Value::Message(custom)) =
+            rule.get_field_by_name("custom").map(|v| v.into_owned())
+    {
+        let get = |name: &str| {
+            custom
+                .get_field_by_name(name)
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let kind = get("kind");
+        if kind.is_empty() {
+            return Err("custom pattern has an empty kind".to_owned());
+        }
+        found = Some((kind.to_uppercase(), get("path")));
+    }
+    let Some((method, path)) = found else {
+        return Err(
+            "the HttpRule sets no pattern (get, put, post, delete, patch or custom)".to_owned(),
+        );
+    };
+    let additional = match rule
+        .get_field_by_name("additional_bindings")
+        .map(|v| v.into_owned())
+    {
+        Some(Value::List(items)) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Rule {
+        method,
+        path,
+        body: text("body"),
+        response_body: text("response_body"),
+        additional,
+    })
+}
