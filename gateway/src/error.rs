@@ -3,11 +3,13 @@
 //! Every error the gateway answers with, whether produced locally (bad JSON, unknown route,
 //! body too large) or returned by an upstream, leaves as a JSON `google.rpc.Status`
 //! (`{"code": <grpc code number>, "message": "...", "details": [...]}`) with the HTTP status from
-//! [`http_status`], the table in DESIGN.md.
+//! [`http_status`], the gRPC -> HTTP table of ARCHITECTURE.md.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use tonic::Code;
+
+use crate::metadata::copy_metadata;
 
 /// Everything that can go wrong while starting the gateway or serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +80,8 @@ pub enum GatewayError {
     },
 }
 
-/// The HTTP status for a gRPC code: the single table from DESIGN.md.
+/// The HTTP status for a gRPC code: the gRPC -> HTTP table of ARCHITECTURE.md, in the one
+/// place every answer (local or upstream) takes its status from.
 pub fn http_status(code: Code) -> StatusCode {
     match code {
         Code::Ok => StatusCode::OK,
@@ -175,34 +178,19 @@ pub(crate) fn status_body<'a>(
     }
 }
 
-/// `google.rpc.Status` as sent in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<RpcAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcAny {
-    #[prost(string, tag = "1")]
+/// One detail (a `google.protobuf.Any`: `type_url` and the encoded `value`) as JSON: the
+/// message's JSON with `@type` when `pool` knows the type, else
+/// `{"@type": ..., "value": <base64>}`, so a client sees every detail the upstream sent.
+fn detail_json(
     type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// One detail as JSON: the message's JSON with `@type` when `pool` knows the type, else
-/// `{"@type": ..., "value": <base64>}`.
-fn detail_json(any: RpcAny, pool: Option<&prost_reflect::DescriptorPool>) -> serde_json::Value {
+    value: &[u8],
+    pool: Option<&prost_reflect::DescriptorPool>,
+) -> serde_json::Value {
     use base64::Engine as _;
-    let name = any.type_url.rsplit('/').next().unwrap_or_default();
+    let name = type_url.rsplit('/').next().unwrap_or_default();
     let known = pool
         .and_then(|pool| pool.get_message_by_name(name))
-        .and_then(|desc| prost_reflect::DynamicMessage::decode(desc, any.value.as_slice()).ok())
+        .and_then(|desc| prost_reflect::DynamicMessage::decode(desc, value).ok())
         .and_then(|message| {
             message
                 .serialize_with_options(
@@ -214,15 +202,15 @@ fn detail_json(any: RpcAny, pool: Option<&prost_reflect::DescriptorPool>) -> ser
     match known {
         Some(serde_json::Value::Object(fields)) => {
             let mut object = serde_json::Map::with_capacity(fields.len() + 1);
-            object.insert("@type".into(), any.type_url.into());
+            object.insert("@type".into(), type_url.into());
             object.extend(fields);
             serde_json::Value::Object(object)
         }
         // Well-known types with a non-object JSON form.
-        Some(value) => serde_json::json!({ "@type": any.type_url, "value": value }),
+        Some(json) => serde_json::json!({ "@type": type_url, "value": json }),
         None => serde_json::json!({
-            "@type": any.type_url,
-            "value": base64::engine::general_purpose::STANDARD.encode(&any.value),
+            "@type": type_url,
+            "value": base64::engine::general_purpose::STANDARD.encode(value),
         }),
     }
 }
@@ -230,17 +218,22 @@ fn detail_json(any: RpcAny, pool: Option<&prost_reflect::DescriptorPool>) -> ser
 impl GatewayError {
     /// An upstream status, its details decoded with `pool` where the types are known. Details
     /// of codes whose message is hidden (INTERNAL, UNKNOWN, DATA_LOSS) are dropped too.
+    ///
+    /// The details are read from `grpc-status-details-bin` as tonic-types' `google.rpc.Status`
+    /// rather than through `StatusExt`'s typed accessors, which keep only the standard
+    /// `google.rpc` detail types: an application's own detail messages must come through too.
+    /// Details that do not decode are dropped, never the error itself.
     pub fn upstream(status: tonic::Status, pool: Option<&prost_reflect::DescriptorPool>) -> Self {
         use prost::Message as _;
         let details = if status.details().is_empty() || hides_message(status.code()) {
             Vec::new()
         } else {
-            RpcStatus::decode(status.details())
+            tonic_types::pb::Status::decode(status.details())
                 .map(|decoded| {
                     decoded
                         .details
                         .into_iter()
-                        .map(|any| detail_json(any, pool))
+                        .map(|any| detail_json(any.type_url, &any.value, pool))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -294,7 +287,7 @@ impl IntoResponse for GatewayError {
             response.headers_mut().insert(header::ALLOW, value);
         }
         if let Some(status) = self.upstream_status() {
-            crate::transcode::response::copy_metadata(status.metadata(), response.headers_mut());
+            copy_metadata(status.metadata(), response.headers_mut());
         }
         response
     }
@@ -338,6 +331,69 @@ mod tests {
         let err = GatewayError::upstream(tonic::Status::not_found("user 7 not found"), None);
         assert_eq!(err.client_message(), "user 7 not found");
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn upstream_details_become_any_json() {
+        use prost::Message as _;
+        use prost_reflect::prost_types::Any;
+        use tonic_types::{ErrorDetail, ErrorInfo, StatusExt as _};
+
+        // A standard detail as tonic-types encodes it, rendered from a pool that knows it.
+        let status = tonic::Status::with_error_details_vec(
+            Code::FailedPrecondition,
+            "no",
+            [ErrorDetail::from(ErrorInfo::new(
+                "STOCK",
+                "shop",
+                std::collections::HashMap::new(),
+            ))],
+        );
+        let pool = prost_reflect::DescriptorPool::decode(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .expect("tonic-types ships a valid descriptor set");
+        let err = GatewayError::upstream(status.clone(), Some(&pool));
+        assert_eq!(
+            err.details(),
+            [serde_json::json!({
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "STOCK",
+                "domain": "shop",
+            })]
+        );
+        // A type the pool does not know: kept, its bytes as base64.
+        let err = GatewayError::upstream(status, None);
+        let detail = &err.details()[0];
+        assert_eq!(detail["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
+        assert!(detail["value"].is_string(), "{detail}");
+        // A well-known type with a non-object JSON form.
+        let details = tonic_types::pb::Status {
+            code: Code::Aborted as i32,
+            message: String::new(),
+            details: vec![Any {
+                type_url: "type.googleapis.com/google.protobuf.Duration".into(),
+                value: prost_reflect::prost_types::Duration {
+                    seconds: 1,
+                    nanos: 0,
+                }
+                .encode_to_vec(),
+            }],
+        }
+        .encode_to_vec();
+        let status = tonic::Status::with_details(Code::Aborted, "x", details.into());
+        let global = prost_reflect::DescriptorPool::global();
+        let err = GatewayError::upstream(status, Some(&global));
+        assert_eq!(
+            err.details(),
+            [serde_json::json!({
+                "@type": "type.googleapis.com/google.protobuf.Duration",
+                "value": "1s",
+            })]
+        );
+        // Details that are not a `google.rpc.Status`: dropped, the error kept.
+        let status = tonic::Status::with_details(Code::Aborted, "x", vec![0xff].into());
+        let err = GatewayError::upstream(status, None);
+        assert!(err.details().is_empty());
+        assert_eq!(err.code(), Code::Aborted);
     }
 
     #[test]

@@ -12,12 +12,15 @@
 //! value are written (`emit_unpopulated`, default `true`), so every declared field is present.
 //! Request bodies accept proto and lowerCamelCase names and reject unknown fields.
 
+mod call;
+mod compose;
 mod docs;
+mod handler;
 mod health;
 mod matcher;
+mod metadata;
 mod middleware;
 mod route;
-mod serve;
 mod transcode;
 
 pub mod codec;
@@ -86,7 +89,7 @@ pub fn app(
     for service in unserved {
         tracing::warn!(service, "no upstream configured: its routes answer 503");
     }
-    let gateway = Arc::new(serve::Gateway {
+    let gateway = Arc::new(handler::Gateway {
         matcher: matcher::Matcher::new(routes.iter().map(|r| (&*r.http_method, &r.pattern))),
         routes: compiled,
         encoder: transcode::response::ResponseEncoder::new(
@@ -94,7 +97,7 @@ pub fn app(
             config.emit_unpopulated,
         ),
         body_limit: config.body_limit,
-        timeout: serve::DefaultTimeout::new(config.timeout),
+        timeout: metadata::DefaultTimeout::new(config.timeout),
     });
 
     let health = Router::new()
@@ -102,7 +105,7 @@ pub fn app(
         .route("/readyz", get(health::readyz))
         .with_state(config.upstreams.clone());
     let mut router = Router::new()
-        .fallback(serve::handle)
+        .fallback(handler::handle)
         .with_state(gateway)
         .merge(health)
         .merge(docs::router(config.openapi_json, config.openapi_yaml)?)

@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tracing::Level;
 
 use crate::error::GatewayError;
-use crate::serve::X_REQUEST_ID;
+use crate::metadata::X_REQUEST_ID;
 
 /// Request ids: a random 64-bit prefix drawn once per process, then a counter. Unique within
 /// the process (the counter) and across processes with overwhelming probability (the prefix);

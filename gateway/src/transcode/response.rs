@@ -1,13 +1,21 @@
-//! Turns the upstream response message into the HTTP body, and response metadata into
-//! `Grpc-Metadata-*` headers.
+//! Turns the upstream's answer into the HTTP body: one message as JSON (the whole message or
+//! its `response_body` field), or a server stream as newline-delimited JSON.
+//!
+//! Response metadata becomes headers in [`crate::metadata`]; failures before the answer starts
+//! are rendered by [`crate::error`], which this module uses (for a stream's closing error line)
+//! and which does not use it.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use std::convert::Infallible;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, ReflectMessage, SerializeOptions, Value,
 };
-use tonic::metadata::{KeyAndValueRef, MetadataMap};
+use tonic::Streaming;
 
-use crate::error::GatewayError;
+use crate::error::{GatewayError, status_body};
 
 /// How responses are written (chosen once from the configuration).
 #[derive(Debug, Clone)]
@@ -82,39 +90,35 @@ impl ResponseEncoder {
         serde_json::to_vec(&value)
             .map_err(|e| GatewayError::Internal(format!("cannot write response JSON: {e}")))
     }
-}
 
-/// Headers that belong to the gRPC or HTTP/2 transport, not to the application.
-fn is_transport_header(key: &str) -> bool {
-    key.starts_with("grpc-")
-        || matches!(
-            key,
-            "content-type"
-                | "content-length"
-                | "date"
-                | "te"
-                | "trailer"
-                | "transfer-encoding"
-                | "connection"
-                | "server"
-                | "user-agent"
-        )
-}
-
-/// Copies application metadata (ASCII entries) to `Grpc-Metadata-<key>` response headers.
-pub(crate) fn copy_metadata(metadata: &MetadataMap, headers: &mut HeaderMap) {
-    for entry in metadata.iter() {
-        if let KeyAndValueRef::Ascii(key, value) = entry {
-            if is_transport_header(key.as_str()) {
-                continue;
-            }
-            let name = format!("grpc-metadata-{}", key.as_str());
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_bytes(value.as_encoded_bytes()),
-            ) {
-                headers.append(name, value);
-            }
-        }
+    /// The HTTP body for a server stream: one JSON line per message, encoded as [`Self::encode`]
+    /// does. The status line has been sent by the time the stream fails, so a failure becomes a
+    /// last `{"error": <Status>}` line instead.
+    pub(crate) fn encode_stream(
+        &self,
+        stream: Streaming<DynamicMessage>,
+        response_body: Option<FieldDescriptor>,
+    ) -> Body {
+        let encoder = self.clone();
+        let lines = stream.map(move |item| {
+            let mut line = match item {
+                Ok(message) => encoder
+                    .encode(&message, response_body.as_ref())
+                    .unwrap_or_else(|e| error_line(&e)),
+                Err(status) => error_line(&GatewayError::upstream(status, None)),
+            };
+            line.push(b'\n');
+            Ok::<_, Infallible>(Bytes::from(line))
+        });
+        Body::from_stream(lines)
     }
+}
+
+/// A stream line reporting an error after the stream started: `{"error": <Status>}`.
+fn error_line(error: &GatewayError) -> Vec<u8> {
+    tracing::warn!(%error, "stream failed");
+    let message = error.client_message();
+    serde_json::json!({ "error": status_body(error.code(), &message, &[]) })
+        .to_string()
+        .into_bytes()
 }

@@ -298,29 +298,11 @@ impl Decoder for BytesCodec {
     }
 }
 
-/// `google.rpc.Status`, to send details.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<RpcAny>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcAny {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// Two details: a type the gateway's descriptors know (`echo.v1.Book`) and one they do not.
+/// Two details: a type the gateway's descriptors know (`echo.v1.Book`) and one they do not,
+/// encoded as the `google.rpc.Status` of tonic-types (what a tonic upstream sends).
 fn status_details(code: i32) -> Bytes {
     use prost::Message as _;
+    use prost_reflect::prost_types::Any;
     let book = DynamicMessage::parse_text_format(
         pool()
             .get_message_by_name("echo.v1.Book")
@@ -328,15 +310,15 @@ fn status_details(code: i32) -> Bytes {
         r#"title: "t""#,
     )
     .expect("valid text format");
-    let status = RpcStatus {
+    let status = tonic_types::pb::Status {
         code,
         message: String::new(),
         details: vec![
-            RpcAny {
+            Any {
                 type_url: "type.googleapis.com/echo.v1.Book".into(),
                 value: book.encode_to_vec(),
             },
-            RpcAny {
+            Any {
                 type_url: "type.googleapis.com/google.rpc.ErrorInfo".into(),
                 value: vec![1, 2],
             },
