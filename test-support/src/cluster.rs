@@ -318,10 +318,17 @@ pub fn free_port() -> anyhow::Result<u16> {
 }
 
 /// The cargo target directory: `$CARGO_TARGET_DIR`, else `target/` at the workspace root.
+///
+/// A relative `$CARGO_TARGET_DIR` is taken from the workspace root, where `cargo xtask` runs
+/// cargo, not from the current directory, which under `cargo test` is the package's own. The one
+/// definition for the test clusters and for `cargo xtask` (its cluster, the binaries it runs),
+/// so they all agree on where cargo put things.
 pub fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+    // Always there: test-support sits one level below the workspace root.
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace_root = manifest_dir.parent().unwrap_or(manifest_dir);
+    // `join` keeps an absolute `$CARGO_TARGET_DIR` as it is.
+    workspace_root.join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
 }
 
 /// `server_url` with its database (the URL path) replaced by `database`, keeping any query.

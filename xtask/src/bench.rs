@@ -8,7 +8,6 @@
 //! (`vs axum` 1.00 = as fast as the hand-written handler). Absolute numbers depend on the
 //! machine; compare the ratios.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::{cargo, project_root, run_checked};
@@ -23,13 +22,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "--bin",
         "gateway-bench",
     ]))?;
-    let binary = target_dir()
+    let binary = test_support::target_dir()
         .join("release")
         .join(format!("gateway-bench{}", std::env::consts::EXE_SUFFIX));
     run_checked(Command::new(binary).args(args).current_dir(project_root()))
-}
-
-/// `$CARGO_TARGET_DIR` (relative to the workspace root, where cargo runs) or `target/`.
-fn target_dir() -> PathBuf {
-    project_root().join(test_support::target_dir())
 }

@@ -4,10 +4,10 @@
 //! 2. `buf lint` on the protos (STANDARD rules, `buf.yaml`);
 //! 3. `redocly lint` on `openapi/openapi.json` (`openapi/redocly.yaml`), no errors allowed;
 //! 4. `tsc` on the generated TypeScript client and its tests (strict);
-//! 5. the whole stack on free loopback ports (the same processes as `cargo xtask up`, with a
-//!    throwaway PostgreSQL cluster unless `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and
-//!    `PURCHASES_DATABASE_URL` are all given), then node's test runner on `clients/ts/test`: the
-//!    seed walkthrough through the generated client, Swagger UI in headless Chromium, and
+//! 5. the whole stack on free loopback ports (the same processes as `cargo xtask up`, with the
+//!    databases that `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and `PURCHASES_DATABASE_URL`
+//!    do not name on a throwaway PostgreSQL cluster), then node's test runner on
+//!    `clients/ts/test`: the seed walkthrough through the generated client, Swagger UI in headless Chromium, and
 //!    `buf curl` through server reflection. The stack is stopped however the tests end.
 //!
 //! With `GATEWAY_URL`, `USERS_GRPC_URL`, `PRODUCTS_GRPC_URL` and `PURCHASES_GRPC_URL` all set, the
@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail, ensure};
-use test_support::PgCluster;
 
-use crate::up::{self, Databases, Ports, Stack};
+use crate::databases::{ClusterKind, Databases};
+use crate::up::{self, Ports, Stack};
 use crate::{project_root, run_checked, ts_client};
 
 const USAGE: &str = "usage: cargo xtask e2e";
@@ -62,7 +62,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     run_checked(&mut up::build_command())?;
     let ports = Ports::free()?;
-    let (databases, _cluster) = databases(ports.postgres())?;
+    let (databases, _cluster) =
+        Databases::given_or_on_cluster(ports.postgres(), ClusterKind::Throwaway)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -118,57 +119,6 @@ fn require_chromium() -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
-}
-
-/// The databases from the environment (all three), or fresh ones on a throwaway cluster that is
-/// stopped and removed when the returned guard drops.
-fn databases(pg_port: u16) -> anyhow::Result<(Databases, Option<ThrowawayCluster>)> {
-    let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    if let (Some(users), Some(products), Some(purchases)) = (
-        from_env("USERS_DATABASE_URL"),
-        from_env("PRODUCTS_DATABASE_URL"),
-        from_env("PURCHASES_DATABASE_URL"),
-    ) {
-        let databases = Databases {
-            users,
-            products,
-            purchases,
-        };
-        return Ok((databases, None));
-    }
-    // Under the target directory when the server user can write there (as root the server runs
-    // as `postgres`, which cannot enter e.g. /root), else under the temp dir.
-    let name = format!("xtask-e2e-pg-{}", std::process::id());
-    let candidates = [
-        test_support::target_dir().join(&name),
-        std::env::temp_dir().join(&name),
-    ];
-    eprintln!("starting a throwaway PostgreSQL cluster on port {pg_port}");
-    let cluster = ThrowawayCluster(
-        PgCluster::start_in_first_usable(&candidates, pg_port)
-            .context("cannot start a PostgreSQL cluster for the e2e tests")?,
-    );
-    for name in ["users", "products", "purchases"] {
-        cluster.0.create_database(name)?;
-    }
-    let databases = Databases {
-        users: cluster.0.url("users"),
-        products: cluster.0.url("products"),
-        purchases: cluster.0.url("purchases"),
-    };
-    Ok((databases, Some(cluster)))
-}
-
-/// A cluster that is stopped and deleted on drop, however `e2e` ends.
-struct ThrowawayCluster(PgCluster);
-
-impl Drop for ThrowawayCluster {
-    fn drop(&mut self) {
-        if let Err(err) = self.0.stop() {
-            eprintln!("could not stop the e2e PostgreSQL cluster: {err:#}");
-        }
-        let _ = std::fs::remove_dir_all(self.0.data_dir());
-    }
 }
 
 /// Starts the stack, runs the node tests against it, and stops it, also when the tests fail or

@@ -10,6 +10,7 @@
 //! - `bench`: the gateway against direct gRPC and a hand-written axum handler, as ratios.
 
 mod bench;
+mod databases;
 mod e2e;
 mod r#gen;
 mod test;

@@ -8,18 +8,17 @@
 //! `CONSUL_HTTP_ADDR` set the stack runs in Consul mode (see [`consul_addr`]).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use test_support::PgCluster;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::{cargo, project_root, run_checked};
+use crate::databases::{ClusterKind, Databases};
+use crate::{cargo, run_checked};
 
 const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--pg-port N]";
 
@@ -136,13 +135,6 @@ struct Process {
     ready: Ready,
 }
 
-/// Database URL per service: from the environment, or a database on our cluster.
-pub(crate) struct Databases {
-    pub(crate) users: String,
-    pub(crate) products: String,
-    pub(crate) purchases: String,
-}
-
 /// The stack, in start order: the services, then the gateway in front of them.
 fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -215,19 +207,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 
     // Build first: a compile error should not leave a cluster running.
-    let placeholder = Databases {
-        users: String::new(),
-        products: String::new(),
-        purchases: String::new(),
-    };
-    let mut build = cargo();
-    build.arg("build");
-    for process in processes(ports, &placeholder) {
-        build.args(["-p", process.package]);
-    }
-    run_checked(&mut build)?;
+    run_checked(&mut build_command())?;
 
-    let (databases, _cluster) = databases(ports.postgres)?;
+    let (databases, _cluster) = Databases::given_or_on_cluster(ports.postgres, ClusterKind::Kept)?;
     match consul_addr() {
         Some(addr) => eprintln!("Consul mode: services register in {addr}, upstreams found there"),
         None => eprintln!("static discovery (set CONSUL_HTTP_ADDR for Consul)"),
@@ -237,80 +219,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(supervise(processes(ports, &databases)))
+    runtime.block_on(supervise(ports, &databases))
 }
 
-fn ensure_port_free(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
+/// Fails with a hint naming `flag` when `port` (for `what`) is taken on the loopback interface.
+pub(crate) fn ensure_port_free(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
         Ok(_) => Ok(()),
         Err(_) => bail!(
             "port {port} ({what}) is already in use: stop whatever listens there (is another `cargo xtask up` running?) or pass {flag} <free port>"
         ),
-    }
-}
-
-/// The three database URLs: all from the environment, or the missing ones on a private
-/// cluster under `target/xtask-pg` (started here, data kept between runs).
-/// The returned guard stops the cluster however we leave (error or Ctrl-C).
-fn databases(pg_port: u16) -> anyhow::Result<(Databases, ClusterGuard)> {
-    let from_env = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-    let given = [
-        from_env("USERS_DATABASE_URL"),
-        from_env("PRODUCTS_DATABASE_URL"),
-        from_env("PURCHASES_DATABASE_URL"),
-    ];
-    let cluster = if given.iter().all(Option::is_some) {
-        None
-    } else {
-        let data_dir = target_dir().join("xtask-pg");
-        if !data_dir.join("postmaster.pid").exists() {
-            ensure_port_free(pg_port, "PostgreSQL", "--pg-port")?;
-        }
-        eprintln!(
-            "starting PostgreSQL in {} on port {pg_port}",
-            data_dir.display()
-        );
-        let cluster = PgCluster::start(&data_dir, pg_port)
-            .context("cannot start the private PostgreSQL cluster")?;
-        Some(cluster)
-    };
-    let cluster = ClusterGuard(cluster);
-    let [users, products, purchases] = given;
-    let url = |given: Option<String>, database: &str| -> anyhow::Result<String> {
-        match (given, &cluster.0) {
-            (Some(url), _) => Ok(url),
-            (None, Some(cluster)) => {
-                cluster.create_database(database)?;
-                Ok(cluster.url(database))
-            }
-            (None, None) => bail!("no URL for the {database} database and no cluster"),
-        }
-    };
-    let databases = Databases {
-        users: url(users, "users")?,
-        products: url(products, "products")?,
-        purchases: url(purchases, "purchases")?,
-    };
-    Ok((databases, cluster))
-}
-
-struct ClusterGuard(Option<PgCluster>);
-
-impl Drop for ClusterGuard {
-    fn drop(&mut self) {
-        if let Some(cluster) = &self.0 {
-            match cluster.stop() {
-                Ok(()) => eprintln!("stopped PostgreSQL ({})", cluster.data_dir().display()),
-                Err(err) => eprintln!("could not stop PostgreSQL: {err:#}"),
-            }
-        }
-    }
-}
-
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => project_root().join(dir),
-        None => project_root().join("target"),
     }
 }
 
@@ -324,30 +242,27 @@ struct Running {
 /// A process that exited without being asked to, with its exit status.
 type Exit = (&'static str, String);
 
-async fn supervise(processes: Vec<Process>) -> anyhow::Result<()> {
-    let (exits_tx, mut exits) = mpsc::unbounded_channel::<Exit>();
-    let mut running = Vec::new();
-    let mut outcome = start_all(&processes, &mut running, &exits_tx, &mut exits).await;
-    if outcome.is_ok() {
-        println!();
-        for process in &processes {
-            println!(
-                "  {:<18} http://{}  ({})",
-                process.binary, process.addr, process.note
-            );
-        }
-        println!("\nthe stack is up; press Ctrl-C to stop it\n");
-        outcome = tokio::select! {
-            () = shutdown_signal() => {
-                eprintln!("\nstopping the stack");
-                Ok(())
-            }
-            Some((name, status)) = exits.recv() => {
-                Err(anyhow::anyhow!("{name} exited unexpectedly ({status}); stopping the stack"))
-            }
-        };
+/// Runs the stack until Ctrl-C or SIGTERM, or until one of its processes exits on its own.
+async fn supervise(ports: Ports, databases: &Databases) -> anyhow::Result<()> {
+    let mut stack = Stack::start(ports, databases).await?;
+    println!();
+    for process in &stack.processes {
+        println!(
+            "  {:<18} http://{}  ({})",
+            process.binary, process.addr, process.note
+        );
     }
-    stop_all(running).await;
+    println!("\nthe stack is up; press Ctrl-C to stop it\n");
+    let outcome = tokio::select! {
+        () = shutdown_signal() => {
+            eprintln!("\nstopping the stack");
+            Ok(())
+        }
+        (name, status) = stack.exited() => {
+            Err(anyhow::anyhow!("{name} exited unexpectedly ({status}); stopping the stack"))
+        }
+    };
+    stack.stop().await;
     outcome
 }
 
@@ -357,7 +272,7 @@ async fn start_all(
     exits_tx: &mpsc::UnboundedSender<Exit>,
     exits: &mut mpsc::UnboundedReceiver<Exit>,
 ) -> anyhow::Result<()> {
-    let bin_dir = target_dir().join("debug");
+    let bin_dir = test_support::target_dir().join("debug");
     for process in processes {
         let mut command = Command::new(bin_dir.join(process.binary));
         command
@@ -528,14 +443,9 @@ async fn stop_all(running: Vec<Running>) {
 
 /// The `cargo build` that builds every binary of the stack (run before starting it).
 pub(crate) fn build_command() -> std::process::Command {
-    let placeholder = Databases {
-        users: String::new(),
-        products: String::new(),
-        purchases: String::new(),
-    };
     let mut build = cargo();
     build.arg("build");
-    for process in processes(Ports::default(), &placeholder) {
+    for process in processes(Ports::default(), &Databases::none()) {
         build.args(["-p", process.package]);
     }
     build
@@ -544,7 +454,7 @@ pub(crate) fn build_command() -> std::process::Command {
 /// The stack of [`processes`], started and ready, for a caller that runs something against it
 /// (`cargo xtask e2e`) and then calls [`Stack::stop`].
 pub(crate) struct Stack {
-    addrs: Vec<(&'static str, SocketAddr)>,
+    processes: Vec<Process>,
     running: Vec<Running>,
     exits: mpsc::UnboundedReceiver<Exit>,
     // Held so that `exits` stays open while the watchers run.
@@ -563,7 +473,7 @@ impl Stack {
             return Err(err);
         }
         Ok(Self {
-            addrs: processes.iter().map(|p| (p.binary, p.addr)).collect(),
+            processes,
             running,
             exits,
             _exits_tx: exits_tx,
@@ -572,10 +482,10 @@ impl Stack {
 
     /// Where `binary` (e.g. `gateway`) listens.
     pub(crate) fn addr(&self, binary: &str) -> Option<SocketAddr> {
-        self.addrs
+        self.processes
             .iter()
-            .find(|(name, _)| *name == binary)
-            .map(|(_, addr)| *addr)
+            .find(|process| process.binary == binary)
+            .map(|process| process.addr)
     }
 
     /// Resolves when a process exits without being asked to: its name and exit status.

@@ -1,7 +1,12 @@
 //! What every shop service shares: configuration flags, tracing, the database pool with start-up
 //! retry and embedded migrations, the tonic server scaffold (reflection, health, graceful
-//! shutdown, Consul registration through the `discovery` crate) and the shop's service names.
+//! shutdown, Consul registration through the `discovery` crate), the [`Application`] that ties
+//! them together, the binary's whole `main` ([`run`]) and the shop's service names.
+//!
+//! A service crate implements [`ShopService`] (its binary, migrations and routes) and keeps
+//! only what is its own.
 
+pub mod app;
 pub mod binary;
 pub mod config;
 pub mod db;
@@ -11,8 +16,11 @@ pub mod server;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use binary::ServiceBinary;
-pub use config::{DatabaseArgs, DatabaseConfig, LogArgs, LogFormat};
+pub use app::{Application, ShopService};
+pub use binary::{ServiceBinary, run};
+pub use config::{
+    DatabaseArgs, DatabaseConfig, LogArgs, LogFormat, NoFlags, ServiceArgs, ServiceConfig,
+};
 pub use db::{Database, DbConn, DbError};
 pub use domain::{FieldError, Id, Name};
 pub use server::GrpcServer;

@@ -1,9 +1,13 @@
 //! The purchases gRPC service (`purchases.v1.PurchaseService`): records purchases after checking
 //! the user and the product with their services over gRPC, in its own PostgreSQL database.
 //!
-//! The users and products services are found through [`shop_common::Discovery`] under the
+//! The users and products services are found through [`discovery::Discovery`] under the
 //! logical names `users-service` and `products-service`; [`Config::upstreams`] gives the static
 //! addresses, and [`Application::build_with_discovery`] accepts any other backend.
+//!
+//! Start-up, serving and shutdown are shared by every shop service ([`shop_common::Application`]);
+//! this crate adds what is its own: the schema, the handlers, the upstream clients and the
+//! binary's identity ([`PurchasesService`]).
 
 mod db;
 mod error;
@@ -22,15 +26,12 @@ use discovery::ChannelOptions;
 use discovery::{Discovery, Registration, StaticDiscovery};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
 use shop_common::names::{PRODUCTS_SERVICE, USERS_SERVICE};
-use shop_common::{Database, DatabaseConfig, GrpcServer};
+use shop_common::{Database, DatabaseConfig, ServiceBinary, ServiceConfig, ShopService};
 use tonic::service::Routes;
 
 pub use error::PurchaseError;
 pub use grpc::PurchasesGrpc;
 pub use upstream::Upstreams;
-
-/// The schema migrations, compiled into the binary and run at start-up.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// What the service needs to start.
 #[derive(Debug, Clone)]
@@ -68,13 +69,37 @@ impl UpstreamsConfig {
     }
 }
 
-/// A bound, ready-to-run purchases service.
+/// The purchases service's part of the shared scaffold: the clients of the services it checks
+/// purchases against, built (from static addresses or any discovery) before the server binds.
 #[derive(Debug)]
-pub struct Application {
-    server: GrpcServer,
-    db: Database,
+pub struct PurchasesService {
     upstreams: Upstreams,
 }
+
+impl ShopService for PurchasesService {
+    const BINARY: ServiceBinary = ServiceBinary {
+        // The Consul name the gateway looks it up by.
+        name: shop_common::names::PURCHASES_SERVICE,
+        version: env!("CARGO_PKG_VERSION"),
+        description: env!("CARGO_PKG_DESCRIPTION"),
+        grpc_service: SERVICE_NAME,
+        default_listen: "127.0.0.1:50053",
+    };
+    const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+    fn routes(self, db: Database) -> Routes {
+        Routes::new(PurchaseServiceServer::new(PurchasesGrpc::new(
+            db,
+            self.upstreams,
+        )))
+    }
+}
+
+/// A bound, ready-to-run purchases service: the shared [`shop_common::Application`], with
+/// constructors that take the upstreams' addresses or their discovery. Its own type (not an
+/// alias like users' and products') because those constructors take purchases' [`Config`].
+#[derive(Debug)]
+pub struct Application(shop_common::Application<PurchasesService>);
 
 impl Application {
     /// Binds the listener, builds the (not yet connected) database pool, and the upstream
@@ -90,31 +115,26 @@ impl Application {
         config: Config,
         discovery: &Discovery,
     ) -> anyhow::Result<Self> {
-        let upstreams = Upstreams::new(discovery, config.upstreams.deadline)?;
-        let db = Database::new(&config.database)?;
-        let server = GrpcServer::bind(config.listen_addr, SERVICE_NAME).await?;
-        Ok(Self {
-            server,
-            db,
-            upstreams,
-        })
+        let service = PurchasesService {
+            upstreams: Upstreams::new(discovery, config.upstreams.deadline)?,
+        };
+        let server = ServiceConfig {
+            listen_addr: config.listen_addr,
+            database: config.database,
+        };
+        let app = shop_common::Application::build_with(server, service).await?;
+        Ok(Self(app))
     }
 
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.0.local_addr()
     }
 
     /// Registers the instance in Consul once it reports SERVING, and deregisters it as soon as
     /// shutdown begins.
-    pub fn register(mut self, registration: Registration) -> Self {
-        self.server = self.server.register(registration);
-        self
-    }
-
-    /// Serves until Ctrl-C or SIGTERM.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shop_common::shutdown_signal()).await
+    pub fn register(self, registration: Registration) -> Self {
+        Self(self.0.register(registration))
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests. Fails if the database
@@ -123,11 +143,11 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let service = PurchasesGrpc::new(self.db.clone(), self.upstreams);
-        let routes = Routes::new(PurchaseServiceServer::new(service));
-        let db = self.db;
-        self.server
-            .serve(routes, async move { db.start(MIGRATIONS).await }, shutdown)
-            .await
+        self.0.run_until(shutdown).await
+    }
+
+    /// The shared application inside, which [`shop_common::run`] serves.
+    pub fn into_inner(self) -> shop_common::Application<PurchasesService> {
+        self.0
     }
 }

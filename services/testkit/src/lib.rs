@@ -17,7 +17,7 @@ use proto::products::v1::{CreateProductRequest, Product};
 use proto::purchases::v1::purchase_service_client::PurchaseServiceClient;
 use proto::users::v1::user_service_client::UserServiceClient;
 use proto::users::v1::{CreateUserRequest, User};
-use shop_common::DatabaseConfig;
+use shop_common::{Application, DatabaseConfig, ServiceConfig, ShopService};
 use test_support::TestDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -155,32 +155,35 @@ async fn until(stopped: oneshot::Receiver<()>) {
     let _ = stopped.await;
 }
 
-/// A users service on a fresh database.
-pub async fn spawn_users() -> RunningService {
+/// Service `S` on a fresh database, as `build` makes it from its listen address (any port) and
+/// database; `what` names it in panics.
+async fn spawn<S: ShopService>(
+    what: &str,
+    build: impl AsyncFnOnce(ServiceConfig) -> anyhow::Result<Application<S>>,
+) -> RunningService {
     shop_common::telemetry::init_test_tracing();
-    let db = TestDatabase::create().await.expect("users db");
-    let app = users_service::Application::build(users_service::Config {
+    let db = TestDatabase::create()
+        .await
+        .unwrap_or_else(|err| panic!("{what} db: {err:#}"));
+    let config = ServiceConfig {
         listen_addr: any_port(),
         database: DatabaseConfig::new(db.url()),
-    })
-    .await
-    .expect("build users");
+    };
+    let app = build(config)
+        .await
+        .unwrap_or_else(|err| panic!("build {what}: {err:#}"));
     let addr = app.local_addr();
     RunningService::start(db, addr, |s| app.run_until(until(s))).await
 }
 
+/// A users service on a fresh database.
+pub async fn spawn_users() -> RunningService {
+    spawn("users", users_service::Application::build).await
+}
+
 /// A products service on a fresh database.
 pub async fn spawn_products() -> RunningService {
-    shop_common::telemetry::init_test_tracing();
-    let db = TestDatabase::create().await.expect("products db");
-    let app = products_service::Application::build(products_service::Config {
-        listen_addr: any_port(),
-        database: DatabaseConfig::new(db.url()),
-    })
-    .await
-    .expect("build products");
-    let addr = app.local_addr();
-    RunningService::start(db, addr, |s| app.run_until(until(s))).await
+    spawn("products", products_service::Application::build).await
 }
 
 /// A purchases service on a fresh database, calling users and products at these addresses
@@ -190,21 +193,20 @@ pub async fn spawn_purchases(
     products: SocketAddr,
     deadline: Duration,
 ) -> RunningService {
-    shop_common::telemetry::init_test_tracing();
-    let db = TestDatabase::create().await.expect("purchases db");
-    let app = purchases_service::Application::build(purchases_service::Config {
-        listen_addr: any_port(),
-        database: DatabaseConfig::new(db.url()),
-        upstreams: purchases_service::UpstreamsConfig {
-            users: vec![format!("http://{users}")],
-            products: vec![format!("http://{products}")],
-            deadline,
-        },
+    spawn("purchases", async |config: ServiceConfig| {
+        let app = purchases_service::Application::build(purchases_service::Config {
+            listen_addr: config.listen_addr,
+            database: config.database,
+            upstreams: purchases_service::UpstreamsConfig {
+                users: vec![format!("http://{users}")],
+                products: vec![format!("http://{products}")],
+                deadline,
+            },
+        })
+        .await?;
+        Ok(app.into_inner())
     })
     .await
-    .expect("build purchases");
-    let addr = app.local_addr();
-    RunningService::start(db, addr, |s| app.run_until(until(s))).await
 }
 
 /// The three services, each on its own database; purchases calls the other two.

@@ -1,0 +1,99 @@
+//! One shop service as a bound, ready-to-run server: the listener, the (not yet connected)
+//! database pool and the service's own parts. Every service starts the same way (bind, serve,
+//! connect and migrate in the background while health reports NOT_SERVING), so that lives here
+//! once and a service only says what differs through [`ShopService`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use diesel_migrations::EmbeddedMigrations;
+use discovery::Registration;
+use tonic::service::Routes;
+
+use crate::config::ServiceConfig;
+use crate::{Database, GrpcServer, ServiceBinary};
+
+/// What makes one service different from another: its binary, its schema and its gRPC routes.
+///
+/// The implementing value holds whatever the routes need besides the database (nothing for
+/// users and products, upstream clients for purchases); it is built before the server binds, so
+/// a service whose parts cannot be built never listens.
+pub trait ShopService: Send + 'static {
+    /// The binary: its names (Consul, health, reflection), version and default listen address.
+    const BINARY: ServiceBinary;
+    /// The schema migrations, compiled into the binary and run at start-up.
+    const MIGRATIONS: EmbeddedMigrations;
+
+    /// The service's gRPC routes, answering from `db`. Reflection and health are added by
+    /// [`GrpcServer`].
+    fn routes(self, db: Database) -> Routes;
+}
+
+/// A bound, ready-to-run service `S`.
+///
+/// [`Application::build_with`] binds the listener and prepares the pool;
+/// [`Application::run_until`] serves, connecting to the database (with retry) and migrating in
+/// the background while health reports NOT_SERVING.
+#[derive(Debug)]
+pub struct Application<S> {
+    server: GrpcServer,
+    db: Database,
+    service: S,
+}
+
+impl<S: ShopService + Default> Application<S> {
+    /// Binds the listener and builds the (not yet connected) database pool, for a service that
+    /// needs nothing but its database.
+    pub async fn build(config: ServiceConfig) -> anyhow::Result<Self> {
+        Self::build_with(config, S::default()).await
+    }
+}
+
+impl<S: ShopService> Application<S> {
+    /// Binds the listener and builds the (not yet connected) database pool for `service`.
+    ///
+    /// Fails at once on a malformed database URL or an address that cannot be bound, before
+    /// anything is served.
+    pub async fn build_with(config: ServiceConfig, service: S) -> anyhow::Result<Self> {
+        let db = Database::new(&config.database)?;
+        let server = GrpcServer::bind(config.listen_addr, S::BINARY.grpc_service).await?;
+        Ok(Self {
+            server,
+            db,
+            service,
+        })
+    }
+
+    /// The address the server listens on (the port actually chosen when asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Registers the instance in Consul once it reports SERVING, and deregisters it as soon as
+    /// shutdown begins.
+    pub fn register(mut self, registration: Registration) -> Self {
+        self.server = self.server.register(registration);
+        self
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests. Fails if the database
+    /// stays unreachable for the configured start-up timeout or a migration fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            server,
+            db,
+            service,
+        } = self;
+        let routes = service.routes(db.clone());
+        server
+            .serve(
+                routes,
+                async move { db.start(S::MIGRATIONS).await },
+                shutdown,
+            )
+            .await
+    }
+}
