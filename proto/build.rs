@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "users/v1/users.proto",
     "products/v1/products.proto",
     "purchases/v1/purchases.proto",
+    "payments/v1/payments.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

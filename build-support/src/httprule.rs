@@ -9,9 +9,14 @@
 //! Verb      = ":" LITERAL ;
 //! ```
 //!
-//! [`Template::parse`] builds the AST and checks the rules the grammar alone does not say (`**` only
-//! last, no variable inside a variable, no field bound twice); [`Template::compile`] flattens it into
-//! the runtime's own [`gateway_spec::PathPattern`] and [`gateway_spec::PathParam`].
+//! [`Template::parse`] builds the AST and checks the rules the grammar alone does not say (at most
+//! one `**`, no variable inside a variable, no field bound twice); [`Template::compile`] flattens it
+//! into the runtime's own [`gateway_spec::PathPattern`] and [`gateway_spec::PathParam`].
+//!
+//! http.proto says `**` must be the last segment, yet Google's own APIs put segments after it
+//! (Firestore's `/v1/{parent=projects/*/databases/*/documents/*/**}/{collection_id}`) and Google
+//! serves them: `**` takes whatever the rest of the template leaves. The parser accepts that
+//! (the model warns about it); a second `**` would make the split ambiguous and is refused.
 
 use std::fmt;
 
@@ -33,7 +38,7 @@ pub enum Segment {
     Literal(String),
     /// `*`: exactly one segment.
     Wildcard,
-    /// `**`: zero or more segments (last only).
+    /// `**`: zero or more segments (at most one per template).
     DoubleWildcard,
     /// `{field.path}` or `{field.path=segments}`.
     Variable(Variable),
@@ -106,23 +111,22 @@ impl Template {
                 Segment::DoubleWildcard => segments.push(PatternSegment::Multi),
                 Segment::Variable(var) => {
                     let first_segment = segments.len();
-                    let mut multi = false;
                     for inner in &var.segments {
                         segments.push(match inner {
                             VarSegment::Literal(text) => {
                                 PatternSegment::Literal(text.clone().into())
                             }
                             VarSegment::Wildcard => PatternSegment::Single,
-                            VarSegment::DoubleWildcard => {
-                                multi = true;
-                                PatternSegment::Multi
-                            }
+                            VarSegment::DoubleWildcard => PatternSegment::Multi,
                         });
                     }
+                    // `None` when the variable ends with the `**` (it takes what `**` takes);
+                    // otherwise the pattern segments it spans, a `**` among them counted once.
+                    let ends_multi = var.segments.last() == Some(&VarSegment::DoubleWildcard);
                     params.push(PathParam {
                         field_path: var.field_path.iter().cloned().map(Into::into).collect(),
                         first_segment,
-                        segment_count: (!multi).then_some(var.segments.len()),
+                        segment_count: (!ends_multi).then_some(var.segments.len()),
                     });
                 }
             }
@@ -197,6 +201,10 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
+/// Why a second `**` is refused.
+const SECOND_MULTI: &str =
+    "a template may have only one `**` (with two, the segments each takes would be ambiguous)";
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
@@ -243,24 +251,21 @@ impl Parser<'_> {
             return Err(self.error(0, "a template must start with `/`"));
         }
         let mut segments = Vec::new();
-        // Position of a `**` already seen (variable or bare): nothing may follow it but the verb.
+        // Whether a `**` was already seen (variable or bare): a second one is refused.
         let mut seen_multi = false;
         loop {
             let start = self.pos;
-            if seen_multi {
-                return Err(self.error(start, "`**` may only be the last segment"));
-            }
             let segment = if self.peek() == Some('{') {
-                let var = self.variable()?;
-                if var.segments.contains(&VarSegment::DoubleWildcard) {
-                    seen_multi = true;
-                }
+                let var = self.variable(&mut seen_multi)?;
                 Segment::Variable(var)
             } else {
                 match self.raw_segment()? {
                     Raw::Literal(text) => Segment::Literal(text),
                     Raw::Wildcard => Segment::Wildcard,
                     Raw::DoubleWildcard => {
+                        if seen_multi {
+                            return Err(self.error(start, SECOND_MULTI));
+                        }
                         seen_multi = true;
                         Segment::DoubleWildcard
                     }
@@ -351,7 +356,8 @@ impl Parser<'_> {
         Ok(Raw::Literal(text))
     }
 
-    fn variable(&mut self) -> Result<Variable, ParseError> {
+    /// A `{...}` variable; `seen_multi` says whether the template already has its one `**`.
+    fn variable(&mut self, seen_multi: &mut bool) -> Result<Variable, ParseError> {
         self.eat('{');
         let mut field_path = Vec::new();
         loop {
@@ -372,17 +378,16 @@ impl Parser<'_> {
         }
         let (segments, explicit) = if self.eat('=') {
             let mut segments = Vec::new();
-            let mut multi = false;
             loop {
                 let start = self.pos;
-                if multi {
-                    return Err(self.error(start, "`**` may only be the last segment"));
-                }
                 let segment = match self.raw_segment()? {
                     Raw::Literal(text) => VarSegment::Literal(text),
                     Raw::Wildcard => VarSegment::Wildcard,
                     Raw::DoubleWildcard => {
-                        multi = true;
+                        if *seen_multi {
+                            return Err(self.error(start, SECOND_MULTI));
+                        }
+                        *seen_multi = true;
                         VarSegment::DoubleWildcard
                     }
                 };
@@ -485,6 +490,43 @@ mod tests {
                 Some("batch-get"),
             ),
             ("/a%2Fb/c.d~e", vec![lit("a%2Fb"), lit("c.d~e")], None),
+            // `**` followed by more segments: outside http.proto, served by Google.
+            (
+                "/v1/**/x",
+                vec![lit("v1"), Segment::DoubleWildcard, lit("x")],
+                None,
+            ),
+            (
+                "/v1/{parent=documents/*/**}/{collection_id}",
+                vec![
+                    lit("v1"),
+                    var(
+                        &["parent"],
+                        Some(vec![
+                            V::Literal("documents".into()),
+                            V::Wildcard,
+                            V::DoubleWildcard,
+                        ]),
+                    ),
+                    var(&["collection_id"], None),
+                ],
+                None,
+            ),
+            (
+                "/v1/{name=**/bots/*}:get",
+                vec![
+                    lit("v1"),
+                    var(
+                        &["name"],
+                        Some(vec![
+                            V::DoubleWildcard,
+                            V::Literal("bots".into()),
+                            V::Wildcard,
+                        ]),
+                    ),
+                ],
+                Some("get"),
+            ),
         ];
         for (text, segments, verb) in cases {
             let parsed = Template::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -502,9 +544,10 @@ mod tests {
             ("/", 1, "empty segment"),
             ("/api//users", 5, "empty segment"),
             ("/api/", 5, "empty segment"),
-            ("/v1/**/x", 7, "`**` may only be the last segment"),
-            ("/v1/{name=**}/x", 14, "`**` may only be the last segment"),
-            ("/v1/{name=**/x}", 13, "`**` may only be the last segment"),
+            ("/v1/**/**", 7, "only one `**`"),
+            ("/v1/{name=**}/x/**", 16, "only one `**`"),
+            ("/v1/{name=**/x/**}", 15, "only one `**`"),
+            ("/v1/**/{name=**}", 13, "only one `**`"),
             ("/v1/{a={b}}", 7, "may not contain another variable"),
             ("/v1/{a", 6, "expected `}`"),
             ("/v1/{}", 5, "expected a field name"),
@@ -563,6 +606,7 @@ mod tests {
         "[a-zA-Z0-9._~-]{1,6}"
     }
 
+    /// A variable's segments, with a `**` at any position when `multi` picks one.
     fn var_segments() -> impl Strategy<Value = Vec<VarSegment>> {
         (
             prop::collection::vec(
@@ -572,48 +616,56 @@ mod tests {
                 ],
                 1..4,
             ),
-            any::<bool>(),
+            prop::option::of(0..4_usize),
         )
             .prop_map(|(mut segments, multi)| {
-                if multi {
-                    segments.push(VarSegment::DoubleWildcard);
+                if let Some(at) = multi {
+                    let at = at.min(segments.len());
+                    segments.insert(at, VarSegment::DoubleWildcard);
                 }
                 segments
             })
     }
 
+    /// Templates with at most one `**`, anywhere (bare or inside a variable), possibly followed by
+    /// more segments.
     fn template_strategy() -> impl Strategy<Value = Template> {
         let segment = prop_oneof![
             literal_strategy().prop_map(Segment::Literal),
             Just(Segment::Wildcard),
         ];
         (
-            prop::collection::vec(segment, 1..5),
+            prop::collection::vec(segment.clone(), 1..5),
             prop::collection::vec(
                 (prop::option::of(var_segments()), "[a-z_][a-z0-9_]{0,4}"),
                 0..3,
             ),
             any::<bool>(),
+            prop::collection::vec(segment, 0..2),
             prop::option::of(literal_strategy()),
         )
-            .prop_map(|(mut segments, vars, tail_multi, verb)| {
+            .prop_map(|(mut segments, vars, bare_multi, tail, verb)| {
                 let mut has_multi = false;
                 for (i, (var_segs, name)) in vars.into_iter().enumerate() {
-                    if has_multi {
-                        break;
-                    }
                     let explicit = var_segs.is_some();
-                    let var_segs = var_segs.unwrap_or_else(|| vec![VarSegment::Wildcard]);
-                    has_multi = var_segs.contains(&VarSegment::DoubleWildcard);
+                    let mut var_segs = var_segs.unwrap_or_else(|| vec![VarSegment::Wildcard]);
+                    if has_multi {
+                        var_segs.retain(|s| *s != VarSegment::DoubleWildcard);
+                        if var_segs.is_empty() {
+                            var_segs.push(VarSegment::Wildcard);
+                        }
+                    }
+                    has_multi |= var_segs.contains(&VarSegment::DoubleWildcard);
                     segments.push(Segment::Variable(Variable {
                         field_path: vec![format!("{name}{i}")],
+                        explicit: explicit || var_segs != [VarSegment::Wildcard],
                         segments: var_segs,
-                        explicit,
                     }));
                 }
-                if tail_multi && !has_multi {
+                if bare_multi && !has_multi {
                     segments.push(Segment::DoubleWildcard);
                 }
+                segments.extend(tail);
                 Template { segments, verb }
             })
     }
@@ -632,13 +684,18 @@ mod tests {
             let compiled = template.compile();
             let segments = &compiled.pattern.segments;
             let len = segments.len();
-            if let Some(at) = segments.iter().position(|s| *s == PatternSegment::Multi) {
-                prop_assert_eq!(at, len - 1);
-            }
+            let multis = segments.iter().filter(|s| **s == PatternSegment::Multi).count();
+            prop_assert!(multis <= 1);
+            let multi = segments.iter().position(|s| *s == PatternSegment::Multi);
             for param in &compiled.params {
-                let end = param.first_segment + param.segment_count.unwrap_or(len - param.first_segment);
-                prop_assert!(end <= len);
+                let end = match param.segment_count {
+                    Some(count) => param.first_segment + count,
+                    // Ends with the `**`.
+                    None => multi.map(|at| at + 1).unwrap_or(0),
+                };
+                prop_assert!(param.first_segment < end && end <= len);
                 prop_assert_eq!(param.segment_count.is_none(), segments[end - 1] == PatternSegment::Multi);
+                prop_assert_eq!(param.segment_count == Some(1), !param.is_multi_segment());
             }
         }
 

@@ -1,7 +1,8 @@
 //! The gateway generator: `.proto` files with `google.api.http` annotations -> the gateway's route
 //! table (Rust, served by the `gateway` runtime) and an OpenAPI 3.1 document.
 //!
-//! Stages that never mix: [`httprule`] parses path templates (pure string code), [`model`]
+//! Stages that never mix: protox compiles the protos in-process (`compile`), [`httprule`] parses
+//! path templates (pure string code), [`model`]
 //! resolves every binding against the descriptors and rejects what HttpRule forbids, [`table`]
 //! turns the model into the runtime's own route types ([`gateway_spec`]), and the emitters
 //! ([`routes`], [`openapi`]) print them.
@@ -16,6 +17,12 @@
 //! # Ok::<(), build_support::Error>(())
 //! ```
 //!
+//! Strict by default: a binding the gateway cannot serve fails the run, naming its file, service
+//! and method. [`Generator::strict`]`(false)` leaves such bindings out instead, each with a
+//! [`Warning`] (in [`Output::warnings`], and printed as `cargo::warning=` from a build script),
+//! for large API sets where one bad binding should not cost the rest. Some bindings are served
+//! with a warning in both modes (a `**` followed by more segments: see [`httprule`]).
+//!
 //! As a library, for checked-in artefacts (what `cargo xtask gen` does):
 //!
 //! ```no_run
@@ -27,6 +34,7 @@
 //! # Ok::<(), build_support::Error>(())
 //! ```
 
+mod compile;
 pub mod httprule;
 pub mod model;
 pub mod openapi;
@@ -35,6 +43,7 @@ pub mod table;
 
 use std::path::{Path, PathBuf};
 
+pub use model::{Warning, WarningKind};
 pub use table::RouteTable;
 
 /// The generator's own proto include directory, added after the caller's directories (so a
@@ -48,7 +57,7 @@ pub const PROTO_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A proto file does not compile.
-    #[error("compiling protos: {0}")]
+    #[error("compiling protos: {}", compile_message(.0))]
     Compile(#[from] protox::Error),
     /// protox produced descriptors prost-reflect cannot read.
     #[error("reading descriptors: {0}")]
@@ -81,6 +90,14 @@ pub enum Error {
     NoFiles,
 }
 
+/// A protox error with the file it is about, when protox knows it.
+fn compile_message(error: &protox::Error) -> String {
+    match error.file() {
+        Some(file) if !error.to_string().contains(file) => format!("{file}: {error}"),
+        _ => error.to_string(),
+    }
+}
+
 /// Configures and runs the generator.
 #[derive(Debug, Clone)]
 pub struct Generator {
@@ -90,6 +107,7 @@ pub struct Generator {
     openapi_out: Option<PathBuf>,
     openapi: openapi::Options,
     build_script: bool,
+    strict: bool,
 }
 
 /// A generator configured for a build script: routes into `$OUT_DIR` (for
@@ -119,6 +137,7 @@ impl Generator {
             openapi_out: None,
             openapi: openapi::Options::default(),
             build_script: false,
+            strict: true,
         }
     }
 
@@ -171,6 +190,16 @@ impl Generator {
         self
     }
 
+    /// Strict (the default): any binding the gateway cannot serve fails the whole run, naming
+    /// its file, service and method. Lenient (`false`): such a binding (a duplicate route, a rule
+    /// HttpRule forbids, a streaming shape the gateway does not serve) is left out with a
+    /// [`Warning`] saying why, and everything else is generated: for large API sets one bad
+    /// binding should not cost every other one.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
     /// The input files: as given, or discovered under the first proto directory.
     pub fn input_files(&self) -> Result<Vec<String>, Error> {
         let mut files = match &self.files {
@@ -192,25 +221,27 @@ impl Generator {
     /// Compiles the protos (protox, in-process) and builds the validated model.
     pub fn model(&self) -> Result<model::Api, Error> {
         let files = self.input_files()?;
-        let includes = self
+        let includes: Vec<&Path> = self
             .proto_dirs
             .iter()
             .map(PathBuf::as_path)
-            .chain([Path::new(PROTO_INCLUDE)]);
-        let mut compiler = protox::Compiler::new(includes)?;
-        compiler.include_imports(true).include_source_info(true);
-        compiler.open_files(&files)?;
+            .chain([Path::new(PROTO_INCLUDE)])
+            .collect();
+        let compiled = compile::compile(&files, &includes)?;
         if self.build_script {
             // Every file read from disk, imports included: editing any of them regenerates.
-            for file in compiler.files() {
-                if let Some(path) = file.path() {
-                    println!("cargo::rerun-if-changed={}", path.display());
-                }
+            for path in &compiled.paths {
+                println!("cargo::rerun-if-changed={}", path.display());
             }
         }
-        // protox's own encoding: re-encoding through prost_types would drop the extension options.
-        let bytes = compiler.encode_file_descriptor_set();
-        model::build(&files, bytes)
+        let api = model::build(&files, compiled.descriptor_set, self.strict)?;
+        if self.build_script {
+            // Cargo shows these to whoever builds the crate, once per build.
+            for warning in &api.warnings {
+                println!("cargo::warning={}", one_line(&warning.to_string()));
+            }
+        }
+        Ok(api)
     }
 
     /// The route table in memory, in the runtime's types: for serving protos compiled at run
@@ -240,6 +271,7 @@ impl Generator {
     /// Runs every configured emitter and returns what would be written.
     pub fn generate(&self) -> Result<Output, Error> {
         let api = self.model()?;
+        let routes = table::bindings(&api).count();
         let mut files = Vec::new();
         if let Some(dir) = &self.routes_out {
             files.push(GeneratedFile {
@@ -262,8 +294,17 @@ impl Generator {
                 contents: doc.yaml.into_bytes(),
             });
         }
-        Ok(Output { files })
+        Ok(Output {
+            files,
+            routes,
+            warnings: api.warnings.clone(),
+        })
     }
+}
+
+/// `text` on one line (a `cargo::` instruction ends at the line's end).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn discover(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), Error> {
@@ -306,6 +347,10 @@ pub struct GeneratedFile {
 pub struct Output {
     /// The files, in a stable order.
     pub files: Vec<GeneratedFile>,
+    /// How many routes the table holds (one per binding served), for tools that report it.
+    pub routes: usize,
+    /// What the generator accepted or left out with a note (see [`Warning`]).
+    pub warnings: Vec<Warning>,
 }
 
 impl Output {

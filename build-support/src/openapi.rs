@@ -6,10 +6,19 @@
 //! - property names are proto field names (the gateway's default output);
 //! - a multi-segment variable such as `{name=shelves/*/books/*}` becomes one path parameter per
 //!   wildcard (`/shelves/{shelf}/books/{book}`), because OpenAPI parameters cannot contain `/`;
-//! - components are named by full proto name (`users.v1.User`), so packages never collide;
+//! - parameters are named after the template, not the field: after the literal before the
+//!   wildcard (`shelves/*` -> `shelf`), else after the field's own name (`{book.id}` -> `id`);
+//! - one path item per URL: bindings whose templates match the same URLs (`get {name=*/feeds/*}`
+//!   and `patch {feed.name=*/feeds/*}`) share it, with the parameter names of the first one, as
+//!   OpenAPI requires (paths differing only in parameter names are the same path);
+//! - components are named by full proto name (`users.v1.User`), so packages never collide; the
+//!   generator's own error body is [`STATUS_SCHEMA`], in the generator's `gateway.v1` namespace,
+//!   so an API using `google.rpc.Status` itself keeps its own schema;
+//! - well-known types are inlined as their JSON form wherever they occur (responses, bodies,
+//!   fields), never referenced;
 //! - everything is emitted in model order (services and components sorted), so output is stable.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
@@ -31,8 +40,11 @@ use crate::model::{
     Api, Binding, Body, Enum, FieldRef, FieldType, Label, Message, Method, Service,
 };
 
-/// The component name of the shared error body.
-pub const STATUS_SCHEMA: &str = "google.rpc.Status";
+/// The component name of the shared error body (what the gateway sends for every error: a
+/// `google.rpc.Status` with `code` and `message` always set). Not `google.rpc.Status` itself: an
+/// API may use that message (in `google.longrunning.Operation.error`), and its schema is the
+/// proto's.
+pub const STATUS_SCHEMA: &str = "gateway.v1.Status";
 
 /// The shared response component every operation references for errors.
 pub const ERROR_RESPONSE: &str = "Error";
@@ -69,8 +81,9 @@ pub struct Document {
 
 /// Renders the document.
 pub fn emit(api: &Api, options: &Options) -> Result<Document, Error> {
-    let mut paths = Paths::new();
     let mut tags = Vec::new();
+    // Every documented binding with its path, before the parameter names are settled.
+    let mut documented = Vec::new();
     for service in &api.services {
         let tag = tag_name(api, service);
         tags.push(
@@ -90,10 +103,33 @@ pub fn emit(api: &Api, options: &Options) -> Result<Document, Error> {
                     // A custom kind OpenAPI has no field for: served, but not documented.
                     continue;
                 };
-                let (path, operation) = operation(api, &tag, method, binding);
-                paths.add_path_operation(path, vec![http_method], operation);
+                let path = PathDoc::new(binding);
+                documented.push((tag.clone(), method, binding, http_method, path));
             }
         }
+    }
+    // One set of parameter names per URL shape: the first binding's.
+    let mut names: HashMap<String, Vec<String>> = HashMap::new();
+    for (.., path) in &documented {
+        names
+            .entry(path.shape())
+            .or_insert_with(|| path.proposed_names());
+    }
+    let mut paths = Paths::new();
+    let mut taken: HashSet<(String, String)> = HashSet::new();
+    for (tag, method, binding, http_method, path) in documented {
+        let names = names
+            .get(&path.shape())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let (url, parameters) = path.render(binding, names);
+        // Two templates OpenAPI cannot tell apart (`{x=*}` and `{x=**}` on the same method): the
+        // first is documented; both are served.
+        if !taken.insert((url.clone(), binding.http_method.clone())) {
+            continue;
+        }
+        let operation = operation(api, &tag, method, binding, parameters);
+        paths.add_path_operation(url, vec![http_method], operation);
     }
 
     let mut components = ComponentsBuilder::new()
@@ -172,93 +208,220 @@ fn http_method(method: &str) -> Option<HttpMethod> {
     })
 }
 
-/// The OpenAPI path for a binding and its path parameters.
-fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
-    let mut path = String::new();
-    let mut params = Vec::new();
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let mut unique = |base: String| -> String {
-        let mut name = base.clone();
-        let mut n = 2;
-        while used.contains(&name) {
-            name = format!("{base}{n}");
-            n += 1;
-        }
-        used.insert(name.clone());
-        name
-    };
-    let mut var_index = 0;
-    for segment in &binding.parsed.segments {
-        path.push('/');
-        match segment {
-            Segment::Literal(text) => path.push_str(text),
-            Segment::Wildcard | Segment::DoubleWildcard => {
-                let multi = matches!(segment, Segment::DoubleWildcard);
-                let name = unique(if multi { "rest" } else { "segment" }.to_owned());
-                path.push_str(&format!("{{{name}}}"));
-                let description = if multi {
-                    "Matches the rest of the path (`**`, any number of segments); not sent upstream."
-                } else {
-                    "Matches any one segment (`*`); not sent upstream."
-                };
-                params.push(path_parameter(
-                    &name,
-                    string_schema(),
-                    Some(description.to_owned()),
-                ));
+/// One piece of a binding's OpenAPI path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// Literal text.
+    Literal(String),
+    /// The path parameter with this index.
+    Param(usize),
+}
+
+/// What one path parameter stands for.
+#[derive(Debug, Clone)]
+enum ParamRole {
+    /// A bare `*` or `**` (`multi`), matched but not sent upstream.
+    Bare { multi: bool },
+    /// A whole single-segment variable (`{id}`): the field's own value and type.
+    Whole { field: usize },
+    /// One wildcard of a longer variable (`{name=shelves/*}`); `pieces` are the variable's.
+    Part {
+        field: usize,
+        multi: bool,
+        pieces: std::ops::Range<usize>,
+    },
+}
+
+/// A path parameter before its name is settled.
+#[derive(Debug, Clone)]
+struct ParamDoc {
+    /// The name this binding alone would give it.
+    proposed: String,
+    /// What it stands for.
+    role: ParamRole,
+}
+
+/// A binding's OpenAPI path with its parameters unnamed, so that every binding matching the same
+/// URLs can be given the same names.
+#[derive(Debug, Clone)]
+struct PathDoc {
+    /// The path after the leading `/`, in order; the segments are joined by `/`.
+    pieces: Vec<Piece>,
+    /// The trailing verb.
+    verb: Option<String>,
+    /// The parameters, in path order.
+    params: Vec<ParamDoc>,
+}
+
+impl PathDoc {
+    /// The path of `binding`, each parameter with the name it would have alone: after the
+    /// literal before the wildcard (`shelves/*` -> `shelf`), else after the field's last name.
+    fn new(binding: &Binding) -> Self {
+        let mut pieces = Vec::new();
+        let mut params = Vec::new();
+        let mut used: BTreeSet<String> = BTreeSet::new();
+        let mut unique = |base: String| -> String {
+            let mut name = base.clone();
+            let mut n = 2;
+            while used.contains(&name) {
+                name = format!("{base}{n}");
+                n += 1;
             }
-            Segment::Variable(var) => {
-                let field = &binding.path_fields[var_index];
-                var_index += 1;
-                let joined = var.field_path.join(".");
-                if var.segments == [VarSegment::Wildcard] {
-                    let name = unique(joined.clone());
-                    path.push_str(&format!("{{{name}}}"));
-                    params.push(path_parameter(
-                        &name,
-                        element_schema(&field.ty),
-                        field.description.clone(),
-                    ));
-                    continue;
+            used.insert(name.clone());
+            name
+        };
+        fn push(
+            pieces: &mut Vec<Piece>,
+            params: &mut Vec<ParamDoc>,
+            proposed: String,
+            role: ParamRole,
+        ) {
+            pieces.push(Piece::Param(params.len()));
+            params.push(ParamDoc { proposed, role });
+        }
+        let mut var_index = 0;
+        for segment in &binding.parsed.segments {
+            match segment {
+                Segment::Literal(text) => pieces.push(Piece::Literal(text.clone())),
+                Segment::Wildcard | Segment::DoubleWildcard => {
+                    let multi = matches!(segment, Segment::DoubleWildcard);
+                    let name = unique(if multi { "rest" } else { "segment" }.to_owned());
+                    push(&mut pieces, &mut params, name, ParamRole::Bare { multi });
                 }
-                // `{name=shelves/*/books/*}`: one parameter per wildcard, named after the
-                // literal before it; the gateway sends the whole matched text as `name`.
-                let mut previous: Option<&str> = None;
-                let mut pieces = Vec::new();
-                let mut wildcard_params = Vec::new();
-                for (i, inner) in var.segments.iter().enumerate() {
-                    match inner {
-                        VarSegment::Literal(text) => {
-                            pieces.push(text.clone());
-                            previous = Some(text);
-                        }
-                        VarSegment::Wildcard | VarSegment::DoubleWildcard => {
-                            let only_wildcard = var
-                                .segments
-                                .iter()
-                                .filter(|s| !matches!(s, VarSegment::Literal(_)))
-                                .count()
-                                == 1;
-                            let base = match previous {
-                                Some(text) => singular(text),
-                                None if only_wildcard => joined.clone(),
-                                None => format!("{}_{}", var.field_path.join("_"), i + 1),
-                            };
-                            let name = unique(sanitize(&base));
-                            pieces.push(format!("{{{name}}}"));
-                            wildcard_params
-                                .push((name, matches!(inner, VarSegment::DoubleWildcard)));
-                            previous = None;
+                Segment::Variable(var) => {
+                    let field = var_index;
+                    var_index += 1;
+                    let leaf = sanitize(var.field_path.last().map(String::as_str).unwrap_or("x"));
+                    if var.segments == [VarSegment::Wildcard] {
+                        push(
+                            &mut pieces,
+                            &mut params,
+                            unique(leaf),
+                            ParamRole::Whole { field },
+                        );
+                        continue;
+                    }
+                    let start = pieces.len();
+                    let wildcards = var
+                        .segments
+                        .iter()
+                        .filter(|s| !matches!(s, VarSegment::Literal(_)))
+                        .count();
+                    let mut previous: Option<&str> = None;
+                    let mut roles = Vec::new();
+                    for (i, inner) in var.segments.iter().enumerate() {
+                        match inner {
+                            VarSegment::Literal(text) => {
+                                pieces.push(Piece::Literal(text.clone()));
+                                previous = Some(text);
+                            }
+                            VarSegment::Wildcard | VarSegment::DoubleWildcard => {
+                                let multi = *inner == VarSegment::DoubleWildcard;
+                                let base = match previous {
+                                    Some(text) => sanitize(&singular(text)),
+                                    None if wildcards == 1 => leaf.clone(),
+                                    // `{parent=docs/*/**}`: the rest of the resource path.
+                                    None if multi => format!("{leaf}_path"),
+                                    None => format!("{leaf}_{}", i + 1),
+                                };
+                                roles.push((pieces.len(), unique(base), inner.clone()));
+                                // A placeholder, replaced below once the variable's end is known.
+                                pieces.push(Piece::Literal(String::new()));
+                                previous = None;
+                            }
                         }
                     }
+                    let range = start..pieces.len();
+                    for (at, name, inner) in roles {
+                        pieces[at] = Piece::Param(params.len());
+                        params.push(ParamDoc {
+                            proposed: name,
+                            role: ParamRole::Part {
+                                field,
+                                multi: inner == VarSegment::DoubleWildcard,
+                                pieces: range.clone(),
+                            },
+                        });
+                    }
                 }
-                let shape = pieces.join("/");
-                path.push_str(&shape);
-                for (name, multi) in wildcard_params {
+            }
+        }
+        PathDoc {
+            pieces,
+            verb: binding.parsed.verb.clone(),
+            params,
+        }
+    }
+
+    /// The URL shape, parameters unnamed (`/v1/{}/feeds/{}:get`): bindings with the same shape
+    /// share one OpenAPI path item.
+    fn shape(&self) -> String {
+        self.text(&self.pieces, &[], true)
+    }
+
+    /// The names this binding alone would give its parameters.
+    fn proposed_names(&self) -> Vec<String> {
+        self.params.iter().map(|p| p.proposed.clone()).collect()
+    }
+
+    /// `pieces` as text, parameters named by `names` (`{}` past its end); as a `whole` path, with
+    /// the leading `/` and the verb.
+    fn text(&self, pieces: &[Piece], names: &[String], whole: bool) -> String {
+        let mut out = String::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 || whole {
+                out.push('/');
+            }
+            match piece {
+                Piece::Literal(text) => out.push_str(text),
+                Piece::Param(n) => {
+                    out.push('{');
+                    out.push_str(names.get(*n).map(String::as_str).unwrap_or_default());
+                    out.push('}');
+                }
+            }
+        }
+        if let (Some(verb), true) = (&self.verb, whole) {
+            out.push(':');
+            out.push_str(verb);
+        }
+        out
+    }
+
+    /// The OpenAPI path and its parameters, named by `names` (the shape's settled names).
+    fn render(&self, binding: &Binding, names: &[String]) -> (String, Vec<Parameter>) {
+        let names: Vec<String> = if names.len() == self.params.len() {
+            names.to_vec()
+        } else {
+            self.proposed_names()
+        };
+        let mut parameters = Vec::new();
+        for (param, name) in self.params.iter().zip(&names) {
+            let parameter = match &param.role {
+                ParamRole::Bare { multi } => {
+                    let description = if *multi {
+                        "Matches any number of segments (`**`); not sent upstream."
+                    } else {
+                        "Matches any one segment (`*`); not sent upstream."
+                    };
+                    path_parameter(name, string_schema(), Some(description.to_owned()))
+                }
+                ParamRole::Whole { field } => {
+                    let field = &binding.path_fields[*field];
+                    path_parameter(name, element_schema(&field.ty), field.description.clone())
+                }
+                ParamRole::Part {
+                    field,
+                    multi,
+                    pieces,
+                } => {
+                    let field = &binding.path_fields[*field];
+                    let joined = field.path.join(".");
+                    let shape = self.text(&self.pieces[pieces.clone()], &names, false);
                     let mut description = format!(
                         "{}part of `{joined}` (`{shape}`): the gateway sends the whole matched path as `{joined}`.",
-                        if multi {
-                            "The remaining segments, "
+                        if *multi {
+                            "Any number of segments (`**`, possibly none), "
                         } else {
                             "One segment, "
                         }
@@ -266,21 +429,23 @@ fn openapi_path(binding: &Binding) -> (String, Vec<Parameter>) {
                     if let Some(text) = &field.description {
                         description = format!("{text}\n\n{description}");
                     }
-                    params.push(path_parameter(&name, string_schema(), Some(description)));
+                    path_parameter(name, string_schema(), Some(description))
                 }
-            }
+            };
+            parameters.push(parameter);
         }
+        (self.text(&self.pieces, &names, true), parameters)
     }
-    if let Some(verb) = &binding.parsed.verb {
-        path.push(':');
-        path.push_str(verb);
-    }
-    (path, params)
 }
 
-/// `shelves` -> `shelf`, `books` -> `book`, `categories` -> `category`.
+/// `shelves` -> `shelf`, `books` -> `book`, `categories` -> `category`, `boxes` -> `box`.
 fn singular(word: &str) -> String {
-    if let Some(stem) = word.strip_suffix("ies") {
+    if ["sses", "xes", "ches", "shes", "zzes"]
+        .iter()
+        .any(|ending| word.ends_with(ending))
+    {
+        word[..word.len() - 2].to_owned()
+    } else if let Some(stem) = word.strip_suffix("ies") {
         format!("{stem}y")
     } else if let Some(stem) = word.strip_suffix("ves") {
         format!("{stem}f")
@@ -323,8 +488,14 @@ fn summary(description: &str) -> String {
     sentence.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (String, Operation) {
-    let (path, mut parameters) = openapi_path(binding);
+/// The operation of one binding; `parameters` are its path parameters.
+fn operation(
+    api: &Api,
+    tag: &str,
+    method: &Method,
+    binding: &Binding,
+    mut parameters: Vec<Parameter>,
+) -> Operation {
     for query in &binding.query_params {
         let element = element_schema(&query.ty);
         let schema: RefOr<Schema> = if query.repeated {
@@ -371,7 +542,7 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
 
     let response_schema = match &binding.response_body {
         Some(field) => field_schema(field),
-        None => message_ref(&method.output_type),
+        None => type_schema(&method.output_type),
     };
     let ok = if method.server_streaming {
         ResponseBuilder::new()
@@ -388,7 +559,7 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
     };
     let error = || RefOr::Ref(utoipa::openapi::Ref::from_response_name(ERROR_RESPONSE));
 
-    let operation = OperationBuilder::new()
+    OperationBuilder::new()
         .tag(tag)
         .operation_id(Some(binding.operation_id.clone()))
         .summary(method.description.as_deref().map(summary))
@@ -403,8 +574,13 @@ fn operation(api: &Api, tag: &str, method: &Method, binding: &Binding) -> (Strin
                 .response("default", error())
                 .build(),
         )
-        .build();
-    (path, operation)
+        .build()
+}
+
+/// The schema of the message named `full_name`: its JSON form for a well-known type, else a
+/// reference to its component.
+fn type_schema(full_name: &str) -> RefOr<Schema> {
+    well_known_schema(full_name).unwrap_or_else(|| message_ref(full_name))
 }
 
 fn message_ref(full_name: &str) -> RefOr<Schema> {
@@ -474,7 +650,7 @@ fn element_schema(ty: &FieldType) -> RefOr<Schema> {
         FieldType::String => typed(Type::String, None).build().into(),
         FieldType::Bytes => typed(Type::String, known(KnownFormat::Byte)).build().into(),
         FieldType::Enum(name) => message_ref(name),
-        FieldType::Message(name) => well_known_schema(name).unwrap_or_else(|| message_ref(name)),
+        FieldType::Message(name) => type_schema(name),
     }
 }
 
@@ -598,7 +774,7 @@ fn field_schema(field: &FieldRef) -> RefOr<Schema> {
 fn body_schema(api: &Api, type_name: &str, bound: &[&[String]]) -> RefOr<Schema> {
     match api.messages.get(type_name) {
         Some(message) if !bound.is_empty() => message_schema(api, message, bound).into(),
-        _ => message_ref(type_name),
+        _ => type_schema(type_name),
     }
 }
 
@@ -773,6 +949,10 @@ mod tests {
         assert_eq!(singular("shelves"), "shelf");
         assert_eq!(singular("books"), "book");
         assert_eq!(singular("categories"), "category");
+        assert_eq!(singular("boxes"), "box");
+        assert_eq!(singular("addresses"), "address");
+        assert_eq!(singular("branches"), "branch");
+        assert_eq!(singular("databases"), "database");
         assert_eq!(singular("address"), "address_id");
         assert_eq!(singular("v1"), "v1_id");
     }

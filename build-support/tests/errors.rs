@@ -97,12 +97,12 @@ fn bidi_streaming() {
 }
 
 #[test]
-fn double_wildcard_not_last() {
+fn two_double_wildcards() {
     case(
-        "multi_not_last",
+        "two_multis",
         UNARY,
-        r#"get: "/v1/{id=**}/x""#,
-        "`**` may only be the last segment",
+        r#"get: "/v1/{id=**}/x/**""#,
+        "only one `**`",
     );
 }
 

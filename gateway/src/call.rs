@@ -1,22 +1,22 @@
 //! The one path every upstream call takes, unary or server-streaming, a plain route's or a
 //! composite route's part: the channel looked up (503 at once when there is none), the
-//! forwarded headers and the deadline attached, readiness awaited, the whole bounded by the
+//! request's forwarded metadata and the deadline attached, readiness awaited, the whole bounded by the
 //! request's deadline, and a failed call mapped to a [`GatewayError`] in one place.
 //!
 //! Only the last step, which tonic method sends the message, differs between the kinds of call.
 
 use std::future::Future;
 
-use http::HeaderMap;
 use http::uri::PathAndQuery;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::Streaming;
 use tonic::client::Grpc;
+use tonic::metadata::MetadataMap;
 use tonic::transport::Channel;
 
 use crate::codec::DynamicCodec;
 use crate::error::GatewayError;
-use crate::metadata::{Deadline, forward_headers};
+use crate::metadata::Deadline;
 use crate::route::{CompiledPart, CompiledRoute};
 use crate::upstream::Upstream;
 
@@ -59,12 +59,12 @@ impl<'a> Call<'a> {
     pub(crate) async fn unary(
         self,
         message: DynamicMessage,
-        headers: &HeaderMap,
+        metadata: MetadataMap,
         deadline: &Deadline<'_>,
     ) -> Result<tonic::Response<DynamicMessage>, GatewayError> {
         self.send(
             message,
-            headers,
+            metadata,
             deadline,
             |mut grpc, request, path, codec| async move { grpc.unary(request, path, codec).await },
         )
@@ -77,12 +77,12 @@ impl<'a> Call<'a> {
     pub(crate) async fn server_streaming(
         self,
         message: DynamicMessage,
-        headers: &HeaderMap,
+        metadata: MetadataMap,
         deadline: &Deadline<'_>,
     ) -> Result<tonic::Response<Streaming<DynamicMessage>>, GatewayError> {
         self.send(
             message,
-            headers,
+            metadata,
             deadline,
             |mut grpc, request, path, codec| async move {
                 grpc.server_streaming(request, path, codec).await
@@ -96,7 +96,7 @@ impl<'a> Call<'a> {
     async fn send<T, F, Fut>(
         self,
         message: DynamicMessage,
-        headers: &HeaderMap,
+        metadata: MetadataMap,
         deadline: &Deadline<'_>,
         rpc: F,
     ) -> Result<tonic::Response<T>, GatewayError>
@@ -105,7 +105,7 @@ impl<'a> Call<'a> {
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let mut request = tonic::Request::new(message);
-        forward_headers(headers, request.metadata_mut());
+        *request.metadata_mut() = metadata;
         deadline.apply(&mut request);
         let channel = self
             .upstream
@@ -163,6 +163,8 @@ fn upstream_error(
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use http::HeaderMap;
 
     use super::*;
     use crate::metadata::DefaultTimeout;

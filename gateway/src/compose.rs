@@ -7,7 +7,6 @@
 //! alone), so running them concurrently makes the route as slow as its slowest part rather than
 //! the sum of them.
 
-use http::HeaderMap;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::metadata::MetadataMap;
 
@@ -33,12 +32,12 @@ pub(crate) async fn call_parts(
     output: &MessageDescriptor,
     parts: &[CompiledPart],
     request: &DynamicMessage,
-    headers: &HeaderMap,
+    forwarded: &MetadataMap,
     deadline: &Deadline<'_>,
 ) -> Result<Composed, GatewayError> {
     let calls = parts
         .iter()
-        .map(|part| Call::to_part(part).unary(part.request(request), headers, deadline));
+        .map(|part| Call::to_part(part).unary(part.request(request), forwarded.clone(), deadline));
     let results = futures::future::join_all(calls).await;
     let mut message = DynamicMessage::new(output.clone());
     let mut metadata = Vec::with_capacity(parts.len());

@@ -40,6 +40,11 @@ pub struct GatewayConfig {
     pub openapi_json: Option<&'static str>,
     /// The same document as YAML, served at `/openapi.yaml`.
     pub openapi_yaml: Option<&'static str>,
+    /// Request headers forwarded to upstreams as gRPC metadata of the same (lower-case) name,
+    /// besides the ones always forwarded (`Authorization`, `X-Request-Id`, `Grpc-Metadata-*`).
+    /// For headers an application's services read, such as `Idempotency-Key`; empty by
+    /// default, so nothing else leaves the gateway unless configured.
+    pub forwarded_headers: Vec<http::HeaderName>,
 }
 
 impl Default for GatewayConfig {
@@ -53,6 +58,7 @@ impl Default for GatewayConfig {
             emit_unpopulated: true,
             openapi_json: None,
             openapi_yaml: None,
+            forwarded_headers: Vec::new(),
         }
     }
 }

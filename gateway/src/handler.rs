@@ -22,7 +22,7 @@ use crate::call::Call;
 use crate::compose;
 use crate::error::GatewayError;
 use crate::matcher::{MatchOutcome, Matcher};
-use crate::metadata::{DefaultTimeout, copy_metadata};
+use crate::metadata::{DefaultTimeout, Forwarding, copy_metadata};
 use crate::route::CompiledRoute;
 use crate::transcode::request::build_request;
 use crate::transcode::response::ResponseEncoder;
@@ -40,6 +40,8 @@ pub(crate) struct Gateway {
     pub body_limit: usize,
     /// The configured deadline, its `grpc-timeout` value precomputed.
     pub timeout: DefaultTimeout,
+    /// Which request headers go upstream as metadata.
+    pub forwarding: Forwarding,
 }
 
 /// The axum handler for every path not served by a fixed route.
@@ -122,15 +124,17 @@ impl Gateway {
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
+        let forwarded = self.forwarding.metadata(headers);
         if let Some(compose) = &route.compose {
             let composed =
-                compose::call_parts(&route.output, compose, &message, headers, &deadline).await?;
+                compose::call_parts(&route.output, compose, &message, &forwarded, &deadline)
+                    .await?;
             return self.json_response(route, &composed.message, &composed.metadata);
         }
         let call = Call::to_route(route);
         if route.spec.server_streaming {
             let (metadata, stream, _) = call
-                .server_streaming(message, headers, &deadline)
+                .server_streaming(message, forwarded, &deadline)
                 .await?
                 .into_parts();
             let body = self
@@ -138,7 +142,10 @@ impl Gateway {
                 .encode_stream(stream, route.response_body.clone());
             return Ok(ok_response("application/x-ndjson", body, &[metadata]));
         }
-        let (metadata, message, _) = call.unary(message, headers, &deadline).await?.into_parts();
+        let (metadata, message, _) = call
+            .unary(message, forwarded, &deadline)
+            .await?
+            .into_parts();
         self.json_response(route, &message, &[metadata])
     }
 }

@@ -98,6 +98,8 @@ pub fn app(
         ),
         body_limit: config.body_limit,
         timeout: metadata::DefaultTimeout::new(config.timeout),
+        forwarding: metadata::Forwarding::new(&config.forwarded_headers)
+            .map_err(GatewayError::Config)?,
     });
 
     let health = Router::new()

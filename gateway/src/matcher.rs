@@ -1,27 +1,35 @@
 //! Matches a request's method and path against the compiled path templates.
 //!
 //! Rules (HttpRule semantics): literals compare case-sensitively on the raw (still
-//! percent-encoded) segment; `*` matches one non-empty segment; `**` matches zero or more and is
-//! only ever last; a template's `:verb` is split off the last path segment before matching, so
-//! `{id}` never swallows `:archive`. When several templates match, the most specific wins:
-//! segment by segment a literal beats `*` beats `**`, and a template with a verb beats the same
-//! template without one.
+//! percent-encoded) segment; `*` matches one non-empty segment; `**` matches zero or more; a
+//! template's `:verb` is split off the last path segment before matching, so `{id}` never
+//! swallows `:archive`.
+//!
+//! A template has at most one `**`. http.proto wants it last, but Google's own APIs put segments
+//! after it (`/v1/{parent=projects/*/databases/*/documents/*/**}/{collection_id}`) and Google's
+//! front ends serve them: `**` takes the shortest run of segments that lets the rest of the
+//! template match. With one `**` and a fixed number of segments after it, that run is
+//! determined by the path's length ([`Alignment`]), so matching never backtracks.
+//!
+//! When several templates match, the most specific wins: path segment by path segment, the
+//! template segment that took it ranks literal over `*` over `**`; then a template without `**`
+//! beats one whose `**` took nothing; then a template with a verb beats one without. (For
+//! templates whose `**` is last this is the same order as comparing their segments one by one.)
 //!
 //! Candidates are found through an index on the first literal segment, so a request only tries
 //! the templates that start with its first segment (plus the few that start with a variable).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::Range;
 
-use crate::spec::{PathPattern, Segment};
+use crate::spec::{PathParam, PathPattern, Segment};
 
 /// One template the matcher knows, with its method.
 #[derive(Debug)]
 struct Entry {
     method: &'static str,
     pattern: &'static PathPattern,
-    /// Specificity key, compared lexicographically (greater is more specific).
-    rank: Vec<u8>,
 }
 
 /// A compiled set of templates; entries are identified by their position in the input.
@@ -52,22 +60,96 @@ pub enum MatchOutcome<'p> {
 const RANK_MULTI: u8 = 0;
 const RANK_SINGLE: u8 = 1;
 const RANK_LITERAL: u8 = 2;
-/// The end of a template ranks above `**` (which could also have matched nothing there).
-const RANK_END: u8 = 1;
 
-fn rank(pattern: &PathPattern) -> Vec<u8> {
-    let mut rank: Vec<u8> = pattern
-        .segments
-        .iter()
-        .map(|s| match s {
-            Segment::Literal(_) => RANK_LITERAL,
-            Segment::Single => RANK_SINGLE,
-            Segment::Multi => RANK_MULTI,
-        })
-        .collect();
-    rank.push(RANK_END);
-    rank.push(u8::from(pattern.verb.is_some()));
-    rank
+/// How a template's segments line up with a path of a given length: which path segments the
+/// `**` (if any) takes. Template segment `i` covers path segment `i` before the `**`, and
+/// `i + taken - 1` after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Alignment {
+    /// Index of the `**` in the template, if it has one.
+    multi: Option<usize>,
+    /// How many path segments the `**` takes (0 without one).
+    taken: usize,
+}
+
+impl Alignment {
+    /// The alignment of `pattern` on a path of `len` segments, `None` when the lengths cannot
+    /// match (too few segments, or a different count without `**`). The `**` takes exactly what
+    /// the segments after it leave: the shortest run that lets the rest match, and the only one.
+    pub(crate) fn of(pattern: &PathPattern, len: usize) -> Option<Self> {
+        let count = pattern.segments.len();
+        match pattern.segments.iter().position(|s| *s == Segment::Multi) {
+            Some(at) => Some(Alignment {
+                multi: Some(at),
+                taken: len.checked_sub(count - 1)?,
+            }),
+            None => (count == len).then_some(Alignment {
+                multi: None,
+                taken: 0,
+            }),
+        }
+    }
+
+    /// The path index where template segment `i` starts (for `i` one past the end, the path's
+    /// length).
+    fn start(self, i: usize) -> usize {
+        match self.multi {
+            Some(at) if i > at => i + self.taken - 1,
+            _ => i,
+        }
+    }
+
+    /// The path segments (indices) that template segments `range` cover.
+    fn path_range(self, range: Range<usize>) -> Range<usize> {
+        let end = match self.multi {
+            // A range ending with the `**` ends where the `**` ends.
+            Some(at) if range.end > at => range.end + self.taken - 1,
+            _ => range.end,
+        };
+        self.start(range.start)..end.max(self.start(range.start))
+    }
+
+    /// The path segments (indices) a path variable captures.
+    pub(crate) fn param_range(
+        self,
+        pattern: &PathPattern,
+        param: &PathParam,
+    ) -> Option<Range<usize>> {
+        let end = match param.segment_count {
+            Some(count) => param.first_segment + count,
+            // Ends with the template's `**`.
+            None => self.multi.filter(|at| *at >= param.first_segment)? + 1,
+        };
+        (end <= pattern.segments.len()).then(|| self.path_range(param.first_segment..end))
+    }
+
+    /// The rank of the template segment covering path segment `j`.
+    fn rank_at(self, pattern: &PathPattern, j: usize) -> u8 {
+        let i = match self.multi {
+            Some(at) if j >= at + self.taken => j + 1 - self.taken,
+            Some(at) if j >= at => at,
+            _ => j,
+        };
+        match pattern.segments.get(i) {
+            Some(Segment::Literal(_)) => RANK_LITERAL,
+            Some(Segment::Single) => RANK_SINGLE,
+            Some(Segment::Multi) | None => RANK_MULTI,
+        }
+    }
+}
+
+/// Compares two matches of the same path of `len` segments by specificity (greater wins).
+fn compare(
+    (a, a_align): (&PathPattern, Alignment),
+    (b, b_align): (&PathPattern, Alignment),
+    len: usize,
+) -> Ordering {
+    (0..len)
+        .map(|j| a_align.rank_at(a, j).cmp(&b_align.rank_at(b, j)))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| b_align.multi.is_some().cmp(&a_align.multi.is_some()))
+        .then_with(|| a.verb.is_some().cmp(&b.verb.is_some()))
 }
 
 /// Splits a raw path (`/a/b:verb`) into its segments; `/` has none.
@@ -85,32 +167,29 @@ fn strip_verb<'p>(segments: &[&'p str], verb: &str) -> Option<&'p str> {
     segments.last()?.strip_suffix(verb)?.strip_suffix(':')
 }
 
-/// Whether `pattern` matches; `last` replaces the final path segment (verb removed).
-fn matches(pattern: &PathPattern, segments: &[&str], last: Option<&str>) -> bool {
+/// How `pattern` lines up with the path, `None` when it does not match; `last` replaces the
+/// final path segment (verb removed).
+fn matches(pattern: &PathPattern, segments: &[&str], last: Option<&str>) -> Option<Alignment> {
     let n = segments.len();
-    let segment = |i: usize| -> &str {
+    let alignment = Alignment::of(pattern, n)?;
+    let segment = |j: usize| -> &str {
         match last {
-            Some(stripped) if i + 1 == n => stripped,
-            _ => segments[i],
+            Some(stripped) if j + 1 == n => stripped,
+            _ => segments[j],
         }
     };
     for (i, seg) in pattern.segments.iter().enumerate() {
-        match seg {
-            Segment::Multi => return true,
-            _ if i >= n => return false,
-            Segment::Literal(lit) => {
-                if segment(i) != *lit {
-                    return false;
-                }
-            }
-            Segment::Single => {
-                if segment(i).is_empty() {
-                    return false;
-                }
-            }
+        let j = alignment.start(i);
+        let ok = match seg {
+            Segment::Multi => true,
+            Segment::Literal(lit) => segment(j) == *lit,
+            Segment::Single => !segment(j).is_empty(),
+        };
+        if !ok {
+            return None;
         }
     }
-    pattern.segments.len() == n
+    Some(alignment)
 }
 
 impl Matcher {
@@ -125,11 +204,7 @@ impl Matcher {
                 }
                 _ => matcher.unindexed.push(index),
             }
-            matcher.entries.push(Entry {
-                method,
-                rank: rank(pattern),
-                pattern,
-            });
+            matcher.entries.push(Entry { method, pattern });
         }
         matcher
     }
@@ -153,7 +228,7 @@ impl Matcher {
             _ => &[],
         };
 
-        let mut best: Option<(usize, Option<&'p str>)> = None;
+        let mut best: Option<(usize, Option<&'p str>, Alignment)> = None;
         let mut allow: Vec<&'static str> = Vec::new();
         for &index in indexed.iter().chain(verb_indexed).chain(&self.unindexed) {
             let entry = &self.entries[index];
@@ -164,9 +239,9 @@ impl Matcher {
                 },
                 None => None,
             };
-            if !matches(entry.pattern, &segments, last) {
+            let Some(alignment) = matches(entry.pattern, &segments, last) else {
                 continue;
-            }
+            };
             if entry.method != method {
                 if !allow.contains(&entry.method) {
                     allow.push(entry.method);
@@ -175,17 +250,21 @@ impl Matcher {
             }
             let better = match best {
                 None => true,
-                Some((current, _)) => {
-                    entry.rank.cmp(&self.entries[current].rank) == Ordering::Greater
+                Some((current, _, current_alignment)) => {
+                    compare(
+                        (entry.pattern, alignment),
+                        (self.entries[current].pattern, current_alignment),
+                        segments.len(),
+                    ) == Ordering::Greater
                 }
             };
             if better {
-                best = Some((index, last));
+                best = Some((index, last, alignment));
             }
         }
 
         match best {
-            Some((index, last)) => {
+            Some((index, last, _)) => {
                 let mut segments = segments;
                 if let (Some(stripped), Some(slot)) = (last, segments.last_mut()) {
                     *slot = stripped;
@@ -308,6 +387,116 @@ mod tests {
         assert_eq!(m.find("GET", "/v2/x"), MatchOutcome::NotFound);
         assert_eq!(m.find("GET", "/"), MatchOutcome::NotFound);
         assert_eq!(m.find("GET", "/V1/things/1"), MatchOutcome::NotFound);
+    }
+
+    /// Templates whose `**` is followed by more segments (Firestore, Discovery Engine, Remote
+    /// Workers shapes).
+    fn inner_table() -> Matcher {
+        Matcher::new([
+            // 0: GET /v1/{name=docs/*/**}
+            ("GET", p(vec![l("v1"), l("docs"), Single, Multi], None)),
+            // 1: GET /v1/{parent=docs/*/**}/{collection}
+            (
+                "GET",
+                p(vec![l("v1"), l("docs"), Single, Multi, Single], None),
+            ),
+            // 2: POST /v1/{parent=stores/**}/entries:purge
+            (
+                "POST",
+                p(
+                    vec![l("v1"), l("stores"), Multi, l("entries")],
+                    Some("purge"),
+                ),
+            ),
+            // 3: GET /v2/{name=**/bots/*}
+            ("GET", p(vec![l("v2"), Multi, l("bots"), Single], None)),
+        ])
+    }
+
+    #[test]
+    fn inner_double_wildcard_takes_what_the_rest_leaves() {
+        let m = inner_table();
+        // `**` taking nothing, one segment, several.
+        assert_eq!(found(&m, "POST", "/v1/stores/entries:purge").0, 2);
+        assert_eq!(found(&m, "POST", "/v1/stores/a/entries:purge").0, 2);
+        assert_eq!(found(&m, "POST", "/v1/stores/a/b/c/entries:purge").0, 2);
+        assert_eq!(
+            m.find("POST", "/v1/stores/a/other:purge"),
+            MatchOutcome::NotFound
+        );
+        // The literal after `**` is the last segment but one only: nothing after it.
+        assert_eq!(
+            m.find("POST", "/v1/stores/entries/x:purge"),
+            MatchOutcome::NotFound
+        );
+        assert_eq!(found(&m, "GET", "/v2/bots/b").0, 3);
+        assert_eq!(found(&m, "GET", "/v2/a/b/bots/c").0, 3);
+        assert_eq!(m.find("GET", "/v2/a/bots"), MatchOutcome::NotFound);
+        assert_eq!(m.find("GET", "/v2/a/bots/c/d"), MatchOutcome::NotFound);
+        // `/v2/bots/bots/c`: the `**` takes `bots`, the literal matches the second one.
+        assert_eq!(found(&m, "GET", "/v2/bots/bots/c").0, 3);
+    }
+
+    #[test]
+    fn inner_double_wildcard_ranks_by_what_took_each_segment() {
+        let m = inner_table();
+        // One segment after `docs/*`: only the first template can take it (the second needs
+        // its collection).
+        assert_eq!(found(&m, "GET", "/v1/docs/a").0, 0);
+        // More: the segment taken by `{collection}` (`*`) beats the same taken by `**`, the
+        // order grpc-httpjson-transcoding's path matcher gives.
+        assert_eq!(found(&m, "GET", "/v1/docs/a/b").0, 1);
+        assert_eq!(found(&m, "GET", "/v1/docs/a/b/c/d").0, 1);
+        assert_eq!(
+            m.find("PUT", "/v1/docs/a/b"),
+            MatchOutcome::MethodNotAllowed(vec!["GET"])
+        );
+    }
+
+    #[test]
+    fn captures_around_an_inner_double_wildcard() {
+        fn param(first: usize, count: Option<usize>) -> PathParam {
+            PathParam {
+                field_path: Cow::Owned(vec![Cow::Borrowed("x")]),
+                first_segment: first,
+                segment_count: count,
+            }
+        }
+        fn captured<'a>(
+            pattern: &PathPattern,
+            param: &PathParam,
+            path: &[&'a str],
+        ) -> Vec<&'a str> {
+            let alignment = Alignment::of(pattern, path.len()).expect("lengths fit");
+            let range = alignment.param_range(pattern, param).expect("in range");
+            path[range].to_vec()
+        }
+        // /v1/{parent=docs/*/**}/{collection}
+        let docs = p(vec![l("v1"), l("docs"), Single, Multi, Single], None);
+        let (parent, collection) = (param(1, None), param(4, Some(1)));
+        let path = ["v1", "docs", "a", "b"];
+        assert_eq!(captured(docs, &parent, &path), ["docs", "a"]);
+        assert_eq!(captured(docs, &collection, &path), ["b"]);
+        let path = ["v1", "docs", "a", "x", "y", "b"];
+        assert_eq!(captured(docs, &parent, &path), ["docs", "a", "x", "y"]);
+        assert_eq!(captured(docs, &collection, &path), ["b"]);
+        // /v2/{name=**/bots/*}: the variable spans the `**` and two segments after it.
+        let bots = p(vec![l("v2"), Multi, l("bots"), Single], None);
+        let name = param(1, Some(3));
+        assert_eq!(
+            captured(bots, &name, &["v2", "a", "b", "bots", "c"]),
+            ["a", "b", "bots", "c"]
+        );
+        assert_eq!(captured(bots, &name, &["v2", "bots", "c"]), ["bots", "c"]);
+        // A trailing `**` as before: to the end, possibly nothing.
+        let tail = p(vec![l("v1"), Multi], None);
+        assert_eq!(captured(tail, &param(1, None), &["v1"]), Vec::<&str>::new());
+        assert_eq!(
+            captured(tail, &param(1, None), &["v1", "a", "b"]),
+            ["a", "b"]
+        );
+        // Too short a path has no alignment at all.
+        assert_eq!(Alignment::of(docs, 3), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What crosses between HTTP headers and gRPC metadata, in both directions: the request's
 //! deadline (a client `Grpc-Timeout` capped by the configured timeout, sent on as
-//! `grpc-timeout`), the request headers forwarded as metadata, and the upstream's response
-//! metadata returned as `Grpc-Metadata-*` headers.
+//! `grpc-timeout`), the request headers forwarded as metadata (a fixed set plus the configured
+//! [`Forwarding`]), and the upstream's response metadata returned as `Grpc-Metadata-*` headers.
 //!
 //! The counterpart of grpc-gateway's `runtime/context.go`. It knows nothing of routes, errors
 //! or JSON, so every other module may use it and it uses none of them.
@@ -136,9 +136,56 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// Which request headers go upstream as metadata: always `Authorization`, `X-Request-Id` and
+/// `Grpc-Metadata-*` (the prefix removed), plus the configured headers under their own names.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Forwarding {
+    /// The configured headers, as metadata keys (validated once, at start-up).
+    extra: Box<[(HeaderName, AsciiMetadataKey)]>,
+}
+
+impl Forwarding {
+    /// Forwards `headers` besides the fixed set; a name that cannot be a metadata key (`grpc-*`
+    /// names are the transport's; binary `-bin` names carry no text) is an error naming it.
+    pub(crate) fn new(headers: &[HeaderName]) -> Result<Self, String> {
+        let mut extra: Vec<(HeaderName, AsciiMetadataKey)> = Vec::with_capacity(headers.len());
+        for name in headers {
+            let text = name.as_str();
+            if text.starts_with("grpc-") || text.ends_with("-bin") {
+                return Err(format!(
+                    "header `{text}` cannot be forwarded: `grpc-*` and `*-bin` names are reserved"
+                ));
+            }
+            let key = AsciiMetadataKey::from_bytes(text.as_bytes())
+                .map_err(|_| format!("header `{text}` is not a valid metadata key"))?;
+            if !extra.iter().any(|(known, _)| known == name) {
+                extra.push((name.clone(), key));
+            }
+        }
+        Ok(Self {
+            extra: extra.into_boxed_slice(),
+        })
+    }
+
+    /// The metadata every upstream call of a request with `headers` carries, built once per
+    /// request. Values that are not valid metadata are skipped.
+    pub(crate) fn metadata(&self, headers: &HeaderMap) -> MetadataMap {
+        let mut metadata = MetadataMap::new();
+        forward_headers(headers, &mut metadata);
+        for (name, key) in &self.extra {
+            for value in headers.get_all(name) {
+                if let Ok(value) = AsciiMetadataValue::try_from(value.as_bytes()) {
+                    metadata.append(key.clone(), value);
+                }
+            }
+        }
+        metadata
+    }
+}
+
 /// Copies `Authorization`, `X-Request-Id` and `Grpc-Metadata-*` headers into gRPC metadata
 /// (the prefix removed). Values that are not valid metadata are skipped.
-pub(crate) fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
+fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
     // The two fixed names are looked up, not matched against every header: their keys are
     // static, so only the prefixed names need validating as metadata keys.
     for value in headers.get_all(header::AUTHORIZATION) {
@@ -308,6 +355,44 @@ mod tests {
             "request ids are sent never-indexed"
         );
         assert!(metadata.get("cookie").is_none());
+    }
+
+    #[test]
+    fn configured_headers_are_forwarded_under_their_own_names() {
+        let forwarding = Forwarding::new(&[
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-tenant"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expect("valid names");
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        headers.insert("x-tenant", HeaderValue::from_static("acme"));
+        headers.append("x-tenant", HeaderValue::from_static("beta"));
+        headers.insert("authorization", HeaderValue::from_static("Bearer t"));
+        headers.insert("cookie", HeaderValue::from_static("secret"));
+        let metadata = forwarding.metadata(&headers);
+        let keys: Vec<_> = metadata.get_all("idempotency-key").iter().collect();
+        assert_eq!(keys, ["k-1"], "listed twice, forwarded once");
+        let tenants: Vec<_> = metadata.get_all("x-tenant").iter().collect();
+        assert_eq!(tenants, ["acme", "beta"]);
+        assert_eq!(
+            metadata.get("authorization").expect("fixed set"),
+            "Bearer t"
+        );
+        assert!(metadata.get("cookie").is_none());
+        // Nothing configured: only the fixed set.
+        let metadata = Forwarding::default().metadata(&headers);
+        assert!(metadata.get("idempotency-key").is_none());
+        assert!(metadata.get("authorization").is_some());
+    }
+
+    #[test]
+    fn transport_names_cannot_be_forwarded() {
+        for reserved in ["grpc-timeout", "grpc-status", "trace-bin"] {
+            let err = Forwarding::new(&[HeaderName::from_static(reserved)]).expect_err(reserved);
+            assert!(err.contains(reserved), "{err}");
+        }
     }
 
     #[test]

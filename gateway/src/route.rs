@@ -290,17 +290,26 @@ fn resolve_path_param(
     param: &PathParam,
 ) -> Result<BoundPathParam, GatewayError> {
     let name = param.field_path.join(".");
-    let segments = spec.pattern.segments.len();
+    let segments = &spec.pattern.segments;
+    let multi = segments.iter().position(|s| *s == Segment::Multi);
     let end = match param.segment_count {
-        Some(count) => param.first_segment + count,
-        None => segments,
+        Some(count) => Some(param.first_segment + count),
+        // Ends with the template's `**`.
+        None => multi
+            .filter(|at| *at >= param.first_segment)
+            .map(|at| at + 1),
     };
-    if end > segments
-        || (param.segment_count.is_none() && spec.pattern.segments.last() != Some(&Segment::Multi))
-    {
+    if !end.is_some_and(|end| end <= segments.len() && end > param.first_segment) {
         return Err(routes_error(
             spec,
             format!("path variable `{name}` captures segments outside the template"),
+        ));
+    }
+    // A one-segment variable is fully percent-decoded, so it may not be the `**`.
+    if param.segment_count == Some(1) && segments[param.first_segment] == Segment::Multi {
+        return Err(routes_error(
+            spec,
+            format!("path variable `{name}` is the `**`, so its segment_count must be None"),
         ));
     }
     let mut message = input.clone();
@@ -388,10 +397,18 @@ pub(crate) fn compile_route(
             ),
         )
     })?;
-    if spec.pattern.segments[..spec.pattern.segments.len().saturating_sub(1)]
-        .contains(&Segment::Multi)
+    if spec
+        .pattern
+        .segments
+        .iter()
+        .filter(|s| **s == Segment::Multi)
+        .count()
+        > 1
     {
-        return Err(routes_error(spec, "`**` must be the last segment".into()));
+        return Err(routes_error(
+            spec,
+            "a template may have only one `**`".into(),
+        ));
     }
     let path_params = spec
         .path_params

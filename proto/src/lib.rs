@@ -1,5 +1,5 @@
 //! The shop's protobuf API: prost messages and tonic clients/servers for `users.v1`,
-//! `products.v1` and `purchases.v1`, compiled from `proto/` at build time with protox.
+//! `products.v1`, `purchases.v1` and `payments.v1`, compiled from `proto/` at build time with protox.
 //!
 //! Every crate depends on this one crate instead of copying `.proto` files around, and
 //! [`FILE_DESCRIPTOR_SET`] carries the descriptors (with `google.api.http` options intact) for
@@ -46,5 +46,14 @@ pub mod purchases {
     #[allow(missing_docs, clippy::all)]
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/purchases.v1.rs"));
+    }
+}
+
+/// `payments.v1`.
+pub mod payments {
+    /// `payments.v1`.
+    #[allow(missing_docs, clippy::all)]
+    pub mod v1 {
+        include!(concat!(env!("OUT_DIR"), "/payments.v1.rs"));
     }
 }

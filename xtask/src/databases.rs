@@ -1,4 +1,4 @@
-//! The stack's three databases, for `cargo xtask up` and `cargo xtask e2e`: each service's URL
+//! The stack's four databases, for `cargo xtask up` and `cargo xtask e2e`: each service's URL
 //! from its `*_DATABASE_URL` variable, or a database on a private PostgreSQL cluster
 //! (test-support's [`PgCluster`], `initdb`/`pg_ctl`) started here and stopped when the returned
 //! guard drops, however the command ends (error or Ctrl-C).
@@ -10,10 +10,11 @@ use crate::up::ensure_port_free;
 
 /// The variables naming a service's own database, and the database created for it on the
 /// private cluster when the variable is unset or empty.
-const GIVEN: [(&str, &str); 3] = [
+const GIVEN: [(&str, &str); 4] = [
     ("USERS_DATABASE_URL", "users"),
     ("PRODUCTS_DATABASE_URL", "products"),
     ("PURCHASES_DATABASE_URL", "purchases"),
+    ("PAYMENTS_DATABASE_URL", "payments"),
 ];
 
 /// Database URL per service: from the environment, or a database on our cluster.
@@ -21,6 +22,7 @@ pub(crate) struct Databases {
     pub(crate) users: String,
     pub(crate) products: String,
     pub(crate) purchases: String,
+    pub(crate) payments: String,
 }
 
 /// Where a private cluster lives and what becomes of it, the one thing `up` and `e2e` do
@@ -44,10 +46,11 @@ impl Databases {
             users: String::new(),
             products: String::new(),
             purchases: String::new(),
+            payments: String::new(),
         }
     }
 
-    /// The three URLs: the given ones, and for the missing ones a database on a private cluster
+    /// The four URLs: the given ones, and for the missing ones a database on a private cluster
     /// of `kind` on `127.0.0.1:pg_port` (started only if a URL is missing).
     pub(crate) fn given_or_on_cluster(
         pg_port: u16,
@@ -63,7 +66,7 @@ impl Databases {
             Some(start_cluster(pg_port, kind)?)
         };
         let cluster = ClusterGuard { cluster, kind };
-        let [users, products, purchases] =
+        let [users, products, purchases, payments] =
             given.map(|(url, database)| match (url, &cluster.cluster) {
                 (Some(url), _) => Ok(url),
                 (None, Some(cluster)) => {
@@ -76,6 +79,7 @@ impl Databases {
             users: users?,
             products: products?,
             purchases: purchases?,
+            payments: payments?,
         };
         Ok((databases, cluster))
     }
@@ -137,7 +141,7 @@ impl Drop for ClusterGuard {
 mod tests {
     use super::*;
 
-    /// The e2e set-up end to end: without the variables, a throwaway cluster with the three
+    /// The e2e set-up end to end: without the variables, a throwaway cluster with the four
     /// databases, deleted once the guard drops. (Given variables are used as they are.)
     #[test]
     fn a_throwaway_cluster_holds_the_missing_databases_and_goes_away() {
@@ -145,10 +149,14 @@ mod tests {
         let (databases, guard) =
             Databases::given_or_on_cluster(port, ClusterKind::Throwaway).expect("databases");
         let data_dir = guard.cluster.as_ref().map(|c| c.data_dir().to_path_buf());
-        for (url, (variable, database)) in
-            [&databases.users, &databases.products, &databases.purchases]
-                .into_iter()
-                .zip(GIVEN)
+        for (url, (variable, database)) in [
+            &databases.users,
+            &databases.products,
+            &databases.purchases,
+            &databases.payments,
+        ]
+        .into_iter()
+        .zip(GIVEN)
         {
             match std::env::var(variable).ok().filter(|url| !url.is_empty()) {
                 Some(given) => assert_eq!(url, &given),

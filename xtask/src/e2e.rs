@@ -5,13 +5,14 @@
 //! 3. `redocly lint` on `openapi/openapi.json` (`openapi/redocly.yaml`), no errors allowed;
 //! 4. `tsc` on the generated TypeScript client and its tests (strict);
 //! 5. the whole stack on free loopback ports (the same processes as `cargo xtask up`, with the
-//!    databases that `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and `PURCHASES_DATABASE_URL`
-//!    do not name on a throwaway PostgreSQL cluster), then node's test runner on
+//!    databases that `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL`, `PURCHASES_DATABASE_URL` and
+//!    `PAYMENTS_DATABASE_URL` do not name on a throwaway PostgreSQL cluster), then node's test runner on
 //!    `clients/ts/test`: the seed walkthrough through the generated client, Swagger UI in headless Chromium, and
 //!    `buf curl` through server reflection. The stack is stopped however the tests end.
 //!
-//! With `GATEWAY_URL`, `USERS_GRPC_URL`, `PRODUCTS_GRPC_URL` and `PURCHASES_GRPC_URL` all set, the
-//! tests run against that stack instead (e.g. one started by `cargo xtask up`).
+//! With `GATEWAY_URL`, `USERS_GRPC_URL`, `PRODUCTS_GRPC_URL`, `PURCHASES_GRPC_URL` and
+//! `PAYMENTS_GRPC_URL` all set, the tests run against that stack instead (e.g. one started by
+//! `cargo xtask up`).
 //!
 //! A missing tool (Node.js, npm, Chromium) fails with one line saying how to install it.
 
@@ -27,11 +28,12 @@ use crate::{project_root, run_checked, ts_client};
 const USAGE: &str = "usage: cargo xtask e2e";
 
 /// The variables the node tests read, in the order they are printed.
-const STACK_ENV: [&str; 4] = [
+const STACK_ENV: [&str; 5] = [
     "GATEWAY_URL",
     "USERS_GRPC_URL",
     "PRODUCTS_GRPC_URL",
     "PURCHASES_GRPC_URL",
+    "PAYMENTS_GRPC_URL",
 ];
 
 /// Debian's Chromium, which the Swagger UI test drives (`CHROMIUM` overrides the path).
@@ -136,6 +138,7 @@ async fn with_stack(ports: Ports, databases: &Databases, chromium: &Path) -> any
         ("USERS_GRPC_URL", addr("users-service")),
         ("PRODUCTS_GRPC_URL", addr("products-service")),
         ("PURCHASES_GRPC_URL", addr("purchases-service")),
+        ("PAYMENTS_GRPC_URL", addr("payments-service")),
     ]
     .into_iter()
     .map(|(name, url)| Ok((name, url?)))

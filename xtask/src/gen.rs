@@ -1,5 +1,5 @@
-//! `cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... [--out DIR] [--openapi-out DIR]
-//! [--title T] [--license SPDX]`:
+//! `cargo xtask gen [--check] [--lenient] [--proto-dir DIR]... [--file FILE]... [--out DIR]
+//! [--openapi-out DIR] [--title T] [--license SPDX]`:
 //! regenerate the checked-in artefacts from the protos.
 //!
 //! Defaults are the shop's ([`shop_generator`]): protos under `proto/proto` (every file except
@@ -8,6 +8,9 @@
 //! `ts_client`). The shop's route table is not checked in: `gateway/shop/build.rs` generates it on
 //! every build. `--out DIR` also writes a route table (`gateway_routes.rs` + `.bin`) for a
 //! project that wants one checked in. Relative paths are taken from the workspace root.
+//!
+//! The generator is strict (any binding the gateway cannot serve fails the run); `--lenient`
+//! leaves such bindings out instead. Either way its warnings are printed, one line each.
 
 use std::path::{Path, PathBuf};
 
@@ -15,13 +18,14 @@ use anyhow::{Context, bail};
 
 use crate::project_root;
 
-const USAGE: &str = "usage: cargo xtask gen [--check] [--proto-dir DIR]... [--file FILE]... \
-                     [--out DIR] [--openapi-out DIR] [--title T] [--license SPDX]";
+const USAGE: &str = "usage: cargo xtask gen [--check] [--lenient] [--proto-dir DIR]... \
+                     [--file FILE]... [--out DIR] [--openapi-out DIR] [--title T] [--license SPDX]";
 
 /// Regenerates everything, or with `--check` fails listing the stale files.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let root = project_root();
     let mut check = false;
+    let mut lenient = false;
     let mut proto_dirs: Vec<PathBuf> = Vec::new();
     let mut files: Vec<String> = Vec::new();
     let mut out: Option<PathBuf> = None;
@@ -37,6 +41,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         };
         match arg.as_str() {
             "--check" => check = true,
+            "--lenient" => lenient = true,
             "--proto-dir" => proto_dirs.push(root.join(value(arg)?)),
             "--file" => files.push(value(arg)?),
             "--out" => out = Some(root.join(value(arg)?)),
@@ -60,7 +65,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 generator.proto_dir(dir)
             })
     }
-    .openapi_out(openapi_out.clone());
+    .openapi_out(openapi_out.clone())
+    .strict(!lenient);
     if let Some(title) = title {
         generator = generator.title(title);
     }
@@ -74,6 +80,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         generator = generator.files(files);
     }
     let mut output = generator.generate()?;
+    for warning in &output.warnings {
+        eprintln!("warning [{}]: {warning}", warning.kind);
+    }
     if ts_client {
         crate::ts_client::add_generated(&mut output, &openapi_out)?;
     }

@@ -1,15 +1,19 @@
 //! `cargo xtask <command>`: the project's automation, in Rust so that `cargo` is the only tool
 //! a contributor needs.
 //!
-//! - `gen [--check]`: regenerate the gateway routes, the OpenAPI document and the TypeScript
-//!   client's types from the protos.
+//! - `gen [--check] [--lenient]`: regenerate the gateway routes, the OpenAPI document and the
+//!   TypeScript client's types from the protos.
 //! - `up`: run the whole stack on this machine (private PostgreSQL cluster, services, gateway).
-//! - `test`: everything CI checks (format, lints, generated files fresh, all tests, then `e2e`).
+//! - `test`: everything CI checks (format, lints, generated files fresh, all tests, `corpus`,
+//!   then `e2e`).
 //! - `e2e`: buf and Redocly lint, then the TypeScript client, Swagger UI in headless Chromium and
 //!   `buf curl` against a stack on free ports.
 //! - `bench`: the gateway against direct gRPC and a hand-written axum handler, as ratios.
+//! - `corpus`: the generator on every annotated directory of googleapis (pinned npm package),
+//!   each OpenAPI document validated.
 
 mod bench;
+mod corpus;
 mod databases;
 mod e2e;
 mod r#gen;
@@ -20,7 +24,8 @@ mod up;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str = "usage: cargo xtask <gen [--check] | up | test | e2e | bench>";
+const USAGE: &str =
+    "usage: cargo xtask <gen [--check] [--lenient] | up | test | e2e | bench | corpus>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -30,6 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "bench" => bench::run(rest),
+        "corpus" => corpus::run(rest),
         "e2e" => e2e::run(rest),
         "gen" => r#gen::run(rest),
         "test" => test::run(rest),

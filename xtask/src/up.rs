@@ -1,7 +1,8 @@
 //! `cargo xtask up`: the whole stack on this machine, no Docker.
 //!
 //! Builds the binaries, starts a private PostgreSQL cluster under `target/xtask-pg` (unless
-//! `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL` and `PURCHASES_DATABASE_URL` are all given),
+//! `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL`, `PURCHASES_DATABASE_URL` and
+//! `PAYMENTS_DATABASE_URL` are all given),
 //! creates the databases, starts every process in [`processes`] on fixed loopback ports, waits
 //! until each is ready, prints the addresses, and on Ctrl-C (or SIGTERM) stops the processes
 //! and the cluster. The services migrate their own databases at start-up. With
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::databases::{ClusterKind, Databases};
 use crate::{cargo, run_checked};
 
-const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--pg-port N]";
+const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--payments-port N] [--pg-port N]";
 
 /// How long a process may take to become ready (the services retry the database meanwhile).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -38,6 +39,7 @@ pub(crate) struct Ports {
     users: u16,
     products: u16,
     purchases: u16,
+    payments: u16,
     postgres: u16,
 }
 
@@ -48,6 +50,7 @@ impl Default for Ports {
             users: 50051,
             products: 50052,
             purchases: 50053,
+            payments: 50054,
             postgres: 54329,
         }
     }
@@ -58,7 +61,7 @@ impl Ports {
     /// (`cargo xtask e2e`).
     pub(crate) fn free() -> anyhow::Result<Self> {
         // Hold every listener until all are chosen, so no two ports come out the same.
-        let listeners = (0..5)
+        let listeners = (0..6)
             .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<Result<Vec<_>, _>>()
             .context("finding free ports")?;
@@ -67,14 +70,15 @@ impl Ports {
             .map(|listener| listener.local_addr().map(|addr| addr.port()))
             .collect::<Result<Vec<_>, _>>()
             .context("finding free ports")?;
-        let [gateway, users, products, purchases, postgres] = ports[..] else {
-            bail!("expected five ports, got {ports:?}");
+        let [gateway, users, products, purchases, payments, postgres] = ports[..] else {
+            bail!("expected six ports, got {ports:?}");
         };
         Ok(Self {
             gateway,
             users,
             products,
             purchases,
+            payments,
             postgres,
         })
     }
@@ -94,6 +98,7 @@ fn parse_args(args: &[String]) -> anyhow::Result<Ports> {
             "--users-port" => &mut ports.users,
             "--products-port" => &mut ports.products,
             "--purchases-port" => &mut ports.purchases,
+            "--payments-port" => &mut ports.payments,
             "--pg-port" => &mut ports.postgres,
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         };
@@ -135,7 +140,8 @@ struct Process {
     ready: Ready,
 }
 
-/// The stack, in start order: the services, then the gateway in front of them.
+/// The stack, in start order: the services (purchases after those it calls), then the gateway
+/// in front of them.
 fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let service = |package, port, database: &str| Process {
@@ -152,6 +158,8 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     };
     let users = service("users-service", ports.users, &databases.users);
     let products = service("products-service", ports.products, &databases.products);
+    let mut payments = service("payments-service", ports.payments, &databases.payments);
+    payments.note = "gRPC, reflection and health (internal: no gateway route)".to_owned();
     let mut purchases = service("purchases-service", ports.purchases, &databases.purchases);
     purchases
         .env
@@ -159,6 +167,9 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     purchases
         .env
         .push(("PRODUCTS_SERVICE_URL", format!("http://{}", products.addr)));
+    purchases
+        .env
+        .push(("PAYMENTS_SERVICE_URL", format!("http://{}", payments.addr)));
     let gateway_addr = addr(ports.gateway);
     let mut gateway_args = vec!["--listen".to_owned(), gateway_addr.to_string()];
     for (service, upstream) in [
@@ -182,7 +193,7 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         note: format!("REST/JSON; Swagger UI at http://{gateway_addr}/docs"),
         ready: Ready::HttpOk("/readyz"),
     };
-    vec![users, products, purchases, gateway]
+    vec![users, products, payments, purchases, gateway]
 }
 
 /// `CONSUL_HTTP_ADDR` when set: Consul mode. The children inherit it (and
@@ -202,6 +213,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (ports.users, "users-service", "--users-port"),
         (ports.products, "products-service", "--products-port"),
         (ports.purchases, "purchases-service", "--purchases-port"),
+        (ports.payments, "payments-service", "--payments-port"),
     ] {
         ensure_port_free(port, what, flag)?;
     }

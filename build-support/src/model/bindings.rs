@@ -12,11 +12,14 @@ use prost_reflect::{
     DynamicMessage, Kind, MessageDescriptor, MethodDescriptor, ServiceDescriptor, Value,
 };
 
-use gateway_spec::{WellKnownJson, well_known_json};
+use gateway_spec::{Segment as PatternSegment, WellKnownJson, well_known_json};
 
 use super::composition::Role;
 use super::types::field_type;
-use super::{Binding, Body, Context, FieldType, Label, Method, QueryParam, is_well_known};
+use super::{
+    Binding, Body, Context, FieldType, Label, Method, QueryParam, Warning, WarningKind,
+    is_well_known,
+};
 use crate::Error;
 use crate::httprule::Template;
 
@@ -35,73 +38,175 @@ struct Rule {
 }
 
 impl Context {
-    /// The model of one method: `None` when it has no HTTP binding (and is not composed).
+    /// The model of one method: `None` when it has no HTTP binding (and is not composed), or
+    /// when lenient mode left every binding out.
     ///
     /// `prefix` starts its operation ids; `callable` are the services a composition may call.
+    /// What the gateway cannot serve fails the method in strict mode; in lenient mode it is
+    /// left out (the binding, or the whole method when the problem is the method's) with a
+    /// [`Warning`] in `warnings`.
     pub(super) fn method(
         &self,
         service: &ServiceDescriptor,
         method: &MethodDescriptor,
         prefix: &str,
         callable: &BTreeSet<String>,
+        warnings: &mut Vec<Warning>,
     ) -> Result<Option<Method>, Error> {
-        let fail = |message: String| Error::Binding {
-            file: service.parent_file().name().to_owned(),
-            service: service.full_name().to_owned(),
-            method: method.name().to_owned(),
-            message,
+        // `what` is the problem; `consequence` what lenient mode does about it (empty for a
+        // note on something served), appended to the warning only.
+        let mut note = |kind: WarningKind, what: String, consequence: &str, omitted: usize| {
+            // A note on something served never fails; anything left out does, in strict mode.
+            if self.strict && !consequence.is_empty() {
+                return Err(Error::Binding {
+                    file: service.parent_file().name().to_owned(),
+                    service: service.full_name().to_owned(),
+                    method: method.name().to_owned(),
+                    message: what,
+                });
+            }
+            warnings.push(Warning {
+                file: service.parent_file().name().to_owned(),
+                service: service.full_name().to_owned(),
+                method: method.name().to_owned(),
+                kind,
+                message: if consequence.is_empty() {
+                    what
+                } else {
+                    format!("{what}; {consequence}")
+                },
+                omitted,
+            });
+            Ok(())
         };
-        let composition = match self.role(service, method).map_err(&fail)? {
-            Role::Unbound => return Ok(None),
-            Role::Proxied => None,
-            Role::Composite(value) => Some(value),
-        };
-        let options = method.options();
         let Some(http) = &self.http else {
             return Ok(None);
         };
-        if method.is_client_streaming() {
-            return Err(fail(if method.is_server_streaming() {
-                "bidirectional streaming methods cannot be transcoded to REST".to_owned()
-            } else {
-                "client streaming methods cannot be transcoded to REST".to_owned()
-            }));
-        }
-        let Value::Message(rule) = options.get_extension(http).into_owned() else {
-            return Err(fail("`google.api.http` is not an HttpRule".to_owned()));
+        let options = method.options();
+        let raw_rule = match options.get_extension(http).into_owned() {
+            Value::Message(rule) => Some(rule),
+            _ => None,
         };
-        let top = read_rule(&rule).map_err(&fail)?;
-        let mut rules = vec![top];
-        let additional = std::mem::take(&mut rules[0].additional);
-        for (i, extra) in additional.iter().enumerate() {
-            let extra =
-                read_rule(extra).map_err(|m| fail(format!("additional binding {}: {m}", i + 1)))?;
-            if !extra.additional.is_empty() {
-                return Err(fail(format!(
-                    "additional binding {} has its own additional_bindings (only one level is allowed)",
-                    i + 1
-                )));
+        // Every binding the method declares, for what a method-level problem leaves out.
+        let declared = match &raw_rule {
+            Some(rule) if options.has_extension(http) => 1 + additional_bindings(rule).len(),
+            _ => 0,
+        };
+        let method_left_out = format!("its {} left out", plural(declared, "binding"));
+        let composition = match self.role(service, method) {
+            Ok(Role::Unbound) => return Ok(None),
+            Ok(Role::Proxied) => None,
+            Ok(Role::Composite(value)) => Some(value),
+            Err(message) => {
+                note(
+                    WarningKind::InvalidBinding,
+                    message,
+                    &method_left_out,
+                    declared,
+                )?;
+                return Ok(None);
             }
-            rules.push(extra);
+        };
+        if method.is_client_streaming() {
+            let what = if method.is_server_streaming() {
+                "bidirectional streaming methods cannot be transcoded to REST"
+            } else {
+                "client streaming methods cannot be transcoded to REST"
+            };
+            note(
+                WarningKind::UnsupportedStreaming,
+                what.to_owned(),
+                &method_left_out,
+                declared,
+            )?;
+            return Ok(None);
+        }
+        let Some(rule) = raw_rule else {
+            note(
+                WarningKind::InvalidBinding,
+                "`google.api.http` is not an HttpRule".to_owned(),
+                "it is left out",
+                1,
+            )?;
+            return Ok(None);
+        };
+        let mut rules = Vec::new();
+        match read_rule(&rule) {
+            Ok(top) => rules.push((0, top)),
+            Err(message) => note(
+                WarningKind::InvalidBinding,
+                message,
+                "the rule is left out (its additional bindings are kept)",
+                1,
+            )?,
+        }
+        for (i, extra) in additional_bindings(&rule).iter().enumerate() {
+            let n = i + 1;
+            match read_rule(extra) {
+                Ok(extra) => {
+                    if !extra.additional.is_empty() {
+                        note(
+                            WarningKind::InvalidBinding,
+                            format!(
+                                "additional binding {n} has its own additional_bindings (only one level is allowed)"
+                            ),
+                            "they are left out",
+                            // Not rules of this method: only one level counts.
+                            0,
+                        )?;
+                    }
+                    rules.push((n, extra));
+                }
+                Err(message) => note(
+                    WarningKind::InvalidBinding,
+                    format!("additional binding {n}: {message}"),
+                    "it is left out",
+                    1,
+                )?,
+            }
         }
 
-        let compose = composition
+        let compose = match composition
             .map(|value| self.composition(method, &value, callable))
             .transpose()
-            .map_err(&fail)?;
+        {
+            Ok(compose) => compose,
+            Err(message) => {
+                note(
+                    WarningKind::InvalidBinding,
+                    message,
+                    &method_left_out,
+                    declared,
+                )?;
+                return Ok(None);
+            }
+        };
         let input = method.input();
         let output = method.output();
         let mut bindings = Vec::new();
-        for (i, rule) in rules.into_iter().enumerate() {
+        for (i, rule) in rules {
             let operation_id = if i == 0 {
                 format!("{prefix}_{}", method.name())
             } else {
                 format!("{prefix}_{}_{i}", method.name())
             };
-            let binding = self
-                .binding(&input, &output, rule, operation_id)
-                .map_err(&fail)?;
-            bindings.push(binding);
+            match self.binding(&input, &output, rule, operation_id) {
+                Ok(binding) => {
+                    if let Some(message) = inner_double_wildcard(&binding) {
+                        note(WarningKind::InnerDoubleWildcard, message, "", 0)?;
+                    }
+                    bindings.push(binding);
+                }
+                Err(message) => note(
+                    WarningKind::InvalidBinding,
+                    message,
+                    "the binding is left out",
+                    1,
+                )?,
+            }
+        }
+        if bindings.is_empty() {
+            return Ok(None);
         }
         Ok(Some(Method {
             name: method.name().to_owned(),
@@ -312,24 +417,48 @@ fn read_rule(rule: &DynamicMessage) -> Result<Rule, String> {
             "the HttpRule sets no pattern (get, put, post, delete, patch or custom)".to_owned(),
         );
     };
-    let additional = match rule
-        .get_field_by_name("additional_bindings")
-        .map(|v| v.into_owned())
-    {
-        Some(Value::List(items)) => items
-            .into_iter()
-            .filter_map(|v| match v {
-                Value::Message(m) => Some(m),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let additional = additional_bindings(rule);
     Ok(Rule {
         method,
         path,
         body: text("body"),
         response_body: text("response_body"),
         additional,
+    })
+}
+
+/// An HttpRule's `additional_bindings`.
+fn additional_bindings(rule: &DynamicMessage) -> Vec<DynamicMessage> {
+    match rule.get_field_by_name("additional_bindings").as_deref() {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| match v {
+                Value::Message(m) => Some(m.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `n` and `word`, plural unless `n` is 1 (`2 bindings`).
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word} is")
+    } else {
+        format!("{n} {word}s are")
+    }
+}
+
+/// The note for a binding whose `**` is followed by more segments: served, but outside
+/// http.proto's grammar, so the user should know.
+fn inner_double_wildcard(binding: &Binding) -> Option<String> {
+    let segments = &binding.compiled.pattern.segments;
+    let at = segments.iter().position(|s| *s == PatternSegment::Multi)?;
+    (at + 1 < segments.len()).then(|| {
+        format!(
+            "`{} {}`: `**` is followed by more segments, which http.proto does not allow; served as Google serves it (`**` takes the segments the rest of the template leaves)",
+            binding.http_method, binding.template
+        )
     })
 }

@@ -43,6 +43,70 @@ pub struct Api {
     pub enums: BTreeMap<String, Enum>,
     /// The protox-encoded `FileDescriptorSet` (imports and source info included).
     pub descriptor_set: Vec<u8>,
+    /// What was accepted with a note, or left out (lenient mode), in the order found.
+    pub warnings: Vec<Warning>,
+}
+
+/// Something the generator accepted with a note, or (lenient mode) left out instead of failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The proto file declaring the service.
+    pub file: String,
+    /// The service's full name.
+    pub service: String,
+    /// The method's name.
+    pub method: String,
+    /// What kind of note it is, for counting.
+    pub kind: WarningKind,
+    /// What happened and why.
+    pub message: String,
+    /// How many bindings (routes) it leaves out of the table: 0 for a binding accepted with a
+    /// note, 1 for one binding, all of a method's bindings when the whole method is left out.
+    pub omitted: usize,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}.{}: {}",
+            self.file, self.service, self.method, self.message
+        )
+    }
+}
+
+/// The kinds of [`Warning`], so that tools can count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WarningKind {
+    /// Served: a `**` followed by more segments, which http.proto forbids but Google's own APIs
+    /// use (matched as the shortest run that lets the rest of the template match).
+    InnerDoubleWildcard,
+    /// Left out (lenient mode): the same HTTP method and path as an earlier binding, so no
+    /// request could tell the two apart.
+    DuplicateRoute,
+    /// Left out (lenient mode): a client- or bidirectional-streaming method, which the gateway
+    /// does not serve.
+    UnsupportedStreaming,
+    /// Left out (lenient mode): a binding (or a whole method) that breaks the HttpRule rules.
+    InvalidBinding,
+}
+
+impl WarningKind {
+    /// A short stable name (`duplicate-route`), for logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            WarningKind::InnerDoubleWildcard => "inner-double-wildcard",
+            WarningKind::DuplicateRoute => "duplicate-route",
+            WarningKind::UnsupportedStreaming => "unsupported-streaming",
+            WarningKind::InvalidBinding => "invalid-binding",
+        }
+    }
+}
+
+impl std::fmt::Display for WarningKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A gRPC service with HTTP bindings.
@@ -282,27 +346,33 @@ struct Context {
     gateway_implemented: Option<ExtensionDescriptor>,
     /// `gateway.v1.compose`, if any input imports it.
     compose: Option<ExtensionDescriptor>,
+    /// Fail on what cannot be served (strict) or leave it out with a warning (lenient).
+    strict: bool,
 }
 
 impl Context {
     /// Indexes the comments and looks up the extensions of `pool`.
-    fn new(pool: &DescriptorPool) -> Self {
+    fn new(pool: &DescriptorPool, strict: bool) -> Self {
         Context {
             comments: Comments::new(pool),
             http: pool.get_extension_by_name("google.api.http"),
             field_behavior: pool.get_extension_by_name("google.api.field_behavior"),
             gateway_implemented: pool.get_extension_by_name(GATEWAY_IMPLEMENTED),
             compose: pool.get_extension_by_name(COMPOSE),
+            strict,
         }
     }
 }
 
 /// Builds the model from protox-encoded descriptor bytes.
 ///
-/// `files` are the input files (their services are bound); imports only provide types.
-pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
+/// `files` are the input files (their services are bound); imports only provide types. `strict`
+/// fails on the first binding the gateway cannot serve; otherwise such bindings are left out,
+/// each with a [`Warning`] in [`Api::warnings`].
+pub fn build(files: &[String], descriptor_set: Vec<u8>, strict: bool) -> Result<Api, Error> {
     let pool = DescriptorPool::decode(descriptor_set.as_slice())?;
-    let context = Context::new(&pool);
+    let context = Context::new(&pool, strict);
+    let mut warnings = Vec::new();
     let input: BTreeSet<&str> = files.iter().map(String::as_str).collect();
 
     let mut services = Vec::new();
@@ -333,7 +403,7 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
         };
         let mut methods = Vec::new();
         for method in service.methods() {
-            if let Some(m) = context.method(service, &method, &prefix, &callable)? {
+            if let Some(m) = context.method(service, &method, &prefix, &callable, &mut warnings)? {
                 methods.push(m);
             }
         }
@@ -352,7 +422,7 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
         });
     }
 
-    check_duplicates(&services)?;
+    drop_duplicates(&mut services, strict, &mut warnings)?;
 
     let mut messages = BTreeMap::new();
     let mut enums = BTreeMap::new();
@@ -374,31 +444,57 @@ pub fn build(files: &[String], descriptor_set: Vec<u8>) -> Result<Api, Error> {
         messages,
         enums,
         descriptor_set,
+        warnings,
     })
 }
 
-/// Rejects a binding with the HTTP method and path pattern of an earlier one, naming both.
-fn check_duplicates(services: &[Service]) -> Result<(), Error> {
-    let mut seen: HashMap<(&str, &gateway_spec::PathPattern), String> = HashMap::new();
-    for service in services {
-        for method in &service.methods {
-            for binding in &method.bindings {
-                let key = (binding.http_method.as_str(), &binding.compiled.pattern);
-                let here = format!("{}/{}", service.full_name, method.name);
-                if let Some(first) = seen.get(&key) {
+/// Rejects (strict) or leaves out with a warning (lenient) every binding with the HTTP method and
+/// path pattern of an earlier one, naming both: no request could tell them apart. Methods and
+/// services left without a binding go too.
+fn drop_duplicates(
+    services: &mut Vec<Service>,
+    strict: bool,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let mut seen: HashMap<(String, gateway_spec::PathPattern), String> = HashMap::new();
+    for service in services.iter_mut() {
+        for method in service.methods.iter_mut() {
+            let mut kept = Vec::with_capacity(method.bindings.len());
+            for binding in std::mem::take(&mut method.bindings) {
+                let key = (
+                    binding.http_method.clone(),
+                    binding.compiled.pattern.clone(),
+                );
+                let Some(first) = seen.get(&key) else {
+                    seen.insert(key, format!("{}/{}", service.full_name, method.name));
+                    kept.push(binding);
+                    continue;
+                };
+                let message = format!(
+                    "`{} {}` matches the same requests as a binding of {first}",
+                    binding.http_method, binding.template
+                );
+                if strict {
                     return Err(Error::Binding {
                         file: service.file.clone(),
                         service: service.full_name.clone(),
                         method: method.name.clone(),
-                        message: format!(
-                            "`{} {}` matches the same requests as a binding of {first}",
-                            binding.http_method, binding.template
-                        ),
+                        message,
                     });
                 }
-                seen.insert(key, here);
+                warnings.push(Warning {
+                    file: service.file.clone(),
+                    service: service.full_name.clone(),
+                    method: method.name.clone(),
+                    kind: WarningKind::DuplicateRoute,
+                    message: format!("{message}; it is left out"),
+                    omitted: 1,
+                });
             }
+            method.bindings = kept;
         }
+        service.methods.retain(|method| !method.bindings.is_empty());
     }
+    services.retain(|service| !service.methods.is_empty());
     Ok(())
 }

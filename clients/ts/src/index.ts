@@ -20,7 +20,7 @@ export type PurchaseDetails = Schemas["purchases.v1.CreatePurchaseResponse"];
 /** `GET /api/users/{user_id}/purchases`: a user's purchases with the user and the products. */
 export type UserPurchases = Schemas["purchases.v1.GetUserPurchasesResponse"];
 /** Every error body: a `google.rpc.Status` whose `code` is the gRPC status code. */
-export type Status = Schemas["google.rpc.Status"];
+export type Status = Schemas["gateway.v1.Status"];
 
 /** The typed client for the shop's REST API. */
 export type ShopClient = Client<paths>;

@@ -49,7 +49,12 @@ describe("buf curl through server reflection", () => {
     {
       env: "PURCHASES_GRPC_URL",
       service: "purchases.v1.PurchaseService",
-      methods: ["CreatePurchase", "GetPurchase", "GetUserPurchases"],
+      methods: ["CreatePurchase", "GetPurchase", "GetUserPurchases", "RefundPurchase"],
+    },
+    {
+      env: "PAYMENTS_GRPC_URL",
+      service: "payments.v1.PaymentService",
+      methods: ["Charge", "GetCharge", "Refund"],
     },
   ] as const;
 

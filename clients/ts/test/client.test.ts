@@ -74,6 +74,68 @@ describe("generated client against the live gateway", () => {
     assert.deepEqual(productBack.data, product);
   });
 
+  it("runs the purchase lifecycle: Idempotency-Key replay, refund once, decline", async () => {
+    const email = `lifecycle+${uniqueSuffix()}@example.com`;
+    const user = (await client.POST("/api/users", { body: { name: "Jane Roe", email } })).data;
+    assert.ok(user?.id, "the user is created");
+    const pen = (await client.POST("/api/products", { body: { name: "Pen", price: 2.5 } })).data;
+    assert.ok(pen?.id, "the product is created");
+    const ink = (await client.POST("/api/products", { body: { name: "Ink", price: 4.99 } })).data;
+    assert.ok(ink?.id, "the product is created");
+
+    // The same POST twice under one Idempotency-Key: one purchase, the same answer.
+    const key = `order-${uniqueSuffix()}`;
+    const [userId, penId] = [user.id, pen.id];
+    const buyPen = () =>
+      client.POST("/api/purchases", {
+        body: { user_id: userId, product_id: penId },
+        headers: { "Idempotency-Key": key },
+      });
+    const first = await buyPen();
+    assert.equal(first.response.status, 200, JSON.stringify(first.error));
+    const purchase = first.data?.purchase;
+    assert.ok(purchase?.id, "the purchase has an id");
+    assert.equal(purchase.status, "PURCHASE_STATUS_COMPLETED");
+    assert.equal(purchase.failure_reason, "");
+    const replayed = await buyPen();
+    assert.equal(replayed.response.status, 200, JSON.stringify(replayed.error));
+    assert.deepEqual(replayed.data, first.data, "the same key answers the same purchase");
+
+    // The key with another body is a conflict naming it.
+    const conflict = await client.POST("/api/purchases", {
+      body: { user_id: user.id, product_id: ink.id },
+      headers: { "Idempotency-Key": key },
+    });
+    assert.equal(conflict.response.status, 409);
+    assert.equal(conflict.error?.code, Code.ALREADY_EXISTS);
+    assert.ok(conflict.error?.message.includes(key), conflict.error?.message);
+
+    // COMPLETED -> REFUNDED once; a second refund is a 400 and refunds nothing.
+    const purchaseId = purchase.id;
+    const refund = () =>
+      client.POST("/api/purchases/{id}:refund", {
+        params: { path: { id: purchaseId } },
+        body: {},
+      });
+    const refunded = await refund();
+    assert.equal(refunded.response.status, 200, JSON.stringify(refunded.error));
+    assert.deepEqual(refunded.data?.purchase, { ...purchase, status: "PURCHASE_STATUS_REFUNDED" });
+    const again = await refund();
+    assert.equal(again.response.status, 400);
+    assert.equal(again.error?.code, Code.FAILED_PRECONDITION);
+    assert.match(again.error?.message ?? "", /already REFUNDED/);
+
+    // Above the payments service's limit (10,000.00 by default) the charge is declined.
+    const car = (await client.POST("/api/products", { body: { name: "Car", price: 20000 } })).data;
+    assert.ok(car?.id, "the product is created");
+    const declined = await client.POST("/api/purchases", {
+      body: { user_id: user.id, product_id: car.id },
+    });
+    assert.equal(declined.response.status, 200, JSON.stringify(declined.error));
+    assert.equal(declined.data?.purchase?.status, "PURCHASE_STATUS_FAILED");
+    assert.match(declined.data?.purchase?.failure_reason ?? "", /^payment declined: /);
+  });
+
   it("types a missing user as a 404 with a google.rpc.Status body", async () => {
     const missing = "9223372036854775807";
     const { data, error, response } = await client.GET("/api/users/{id}", {

@@ -52,6 +52,15 @@ struct Args {
     /// Leave fields holding their default value out of responses.
     #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
     omit_unpopulated: bool,
+    /// Request header forwarded to the services as gRPC metadata of the same name (repeatable),
+    /// besides `Authorization`, `X-Request-Id`, `Grpc-Metadata-*` and the shop's
+    /// `Idempotency-Key`, which are always forwarded.
+    #[arg(
+        long = "forward-header",
+        env = "GATEWAY_FORWARD_HEADERS",
+        value_delimiter = ','
+    )]
+    forward_headers: Vec<http::HeaderName>,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -96,6 +105,7 @@ async fn run(args: Args) -> Result<(), String> {
         emit_unpopulated: !args.omit_unpopulated,
         openapi_json: None,
         openapi_yaml: None,
+        forwarded_headers: args.forward_headers,
     };
     let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -81,7 +81,31 @@ async fn the_generated_shop_table_resolves_against_its_descriptors() {
     assert!(router.is_ok(), "every generated route resolves");
     assert_eq!(
         shop_gateway::routes::ROUTES.len(),
-        8,
-        "the shop's eight bindings"
+        9,
+        "the shop's nine bindings"
     );
+    let refund = shop_gateway::routes::ROUTES
+        .iter()
+        .find(|route| route.operation_id == "PurchaseService_RefundPurchase")
+        .expect("the refund binding");
+    assert_eq!(
+        (&*refund.http_method, &*refund.template),
+        ("POST", "/api/purchases/{id}:refund")
+    );
+}
+
+#[test]
+fn a_reserved_forward_header_exits_non_zero_naming_it() {
+    let output = Command::new(BINARY)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--forward-header",
+            "grpc-timeout",
+        ])
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("grpc-timeout"), "{stderr}");
 }

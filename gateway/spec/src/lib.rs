@@ -118,7 +118,10 @@ pub enum Segment {
     Literal(Text),
     /// `*`: exactly one segment.
     Single,
-    /// `**`: zero or more segments; only ever the last segment.
+    /// `**`: zero or more segments; at most one per template. http.proto wants it last, but
+    /// Google's own APIs put segments after it (`{parent=documents/*/**}/{collection_id}`) and
+    /// Google serves them: it then takes the shortest run of segments that lets the rest of the
+    /// template match, which with one `**` is exactly what the segments after it leave.
     Multi,
 }
 
@@ -130,7 +133,9 @@ pub struct PathParam {
     pub field_path: List<Text>,
     /// Index into [`PathPattern::segments`] of the first captured segment.
     pub first_segment: usize,
-    /// How many segments it captures; `None` when it ends with `**` (captures to the end).
+    /// How many template segments it spans (a `**` among them counted once, whatever it takes
+    /// at run time); `None` when it ends with the template's `**`, so it captures up to where
+    /// that `**` ends (the end of the path when `**` is last).
     pub segment_count: Option<usize>,
 }
 

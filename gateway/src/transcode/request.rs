@@ -13,6 +13,7 @@ use prost_reflect::{
 };
 
 use crate::error::GatewayError;
+use crate::matcher::Alignment;
 use crate::route::{AutoUpdateMask, CompiledBody, CompiledRoute, is_scalar_like_message};
 
 /// Options for every JSON deserialization: unknown fields are rejected (a typo in a body field
@@ -200,15 +201,15 @@ fn apply_path(
     segments: &[&str],
     message: &mut DynamicMessage,
 ) -> Result<(), GatewayError> {
+    let pattern = &route.spec.pattern;
+    let alignment = Alignment::of(pattern, segments.len());
     for bound in &route.path_params {
-        let first = bound.param.first_segment;
-        let end = match bound.param.segment_count {
-            Some(count) => first + count,
-            None => segments.len(),
-        };
-        let captured = segments.get(first..end).ok_or_else(|| {
-            GatewayError::Internal(format!("path variable `{}` out of range", bound.name))
-        })?;
+        let captured = alignment
+            .and_then(|alignment| alignment.param_range(pattern, &bound.param))
+            .and_then(|range| segments.get(range))
+            .ok_or_else(|| {
+                GatewayError::Internal(format!("path variable `{}` out of range", bound.name))
+            })?;
         let decoded = if bound.param.is_multi_segment() {
             decode_keeping_slashes(&captured.join("/")).ok()
         } else {

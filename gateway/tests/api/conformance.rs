@@ -87,6 +87,41 @@ async fn path_shapes() {
     }
 }
 
+/// `**` followed by more segments (`/v1/{name=folders/*/**}/items/{id}`): it takes what the
+/// rest of the template leaves, nothing included, as Google serves Firestore's
+/// `{parent=.../documents/*/**}/{collection_id}`.
+#[tokio::test]
+async fn double_wildcard_followed_by_segments() {
+    let app = spawn_golden().await;
+    for (path, expected) in [
+        ("/v1/folders/f/items/7", r#"name: "folders/f" id: "7""#),
+        (
+            "/v1/folders/f/a/b%2Fc/items/7",
+            r#"name: "folders/f/a/b%2Fc" id: "7""#,
+        ),
+        // `items` inside what `**` takes: only the last `items/{id}` is the template's.
+        (
+            "/v1/folders/f/items/x/items/7",
+            r#"name: "folders/f/items/x" id: "7""#,
+        ),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, 200, "{path}: {:?}", response.body);
+        assert_message(&app.last_upstream_request(), &golden_request(expected));
+    }
+    for (path, expected) in [
+        ("/v1/boxes/b:open", r#"path: "boxes/b" id: "1""#),
+        ("/v1/a/b/boxes/c:open", r#"path: "a/b/boxes/c" id: "1""#),
+    ] {
+        let response = app.post(path, r#"{"id": "1"}"#).await;
+        assert_eq!(response.status, 200, "{path}: {:?}", response.body);
+        assert_message(&app.last_upstream_request(), &golden_request(expected));
+    }
+    // Too few segments for the template: no route.
+    assert_eq!(app.get("/v1/folders/f/items").await.status, 404);
+    assert_eq!(app.post("/v1/boxes:open", "{}").await.status, 404);
+}
+
 #[tokio::test]
 async fn bodies_of_every_json_shape() {
     let app = spawn_golden().await;

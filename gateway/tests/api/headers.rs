@@ -29,6 +29,55 @@ async fn authorization_and_grpc_metadata_are_forwarded() {
 }
 
 #[tokio::test]
+async fn configured_headers_are_forwarded_under_their_own_names() {
+    let app = spawn_app_with(|config| {
+        config.forwarded_headers = vec![http::HeaderName::from_static("idempotency-key")];
+    })
+    .await;
+    let response = app
+        .send(
+            "POST",
+            "/v1/echo",
+            &[("Idempotency-Key", "k-42")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        response.header("grpc-metadata-seen-idempotency-key"),
+        Some("k-42")
+    );
+
+    // Not configured: not forwarded.
+    let app = spawn_app().await;
+    let response = app
+        .send(
+            "POST",
+            "/v1/echo",
+            &[("Idempotency-Key", "k-42")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert!(
+        response
+            .header("grpc-metadata-seen-idempotency-key")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_reserved_forwarded_header_is_a_startup_error() {
+    let config = gateway::GatewayConfig {
+        forwarded_headers: vec![http::HeaderName::from_static("grpc-timeout")],
+        ..gateway::GatewayConfig::default()
+    };
+    let err =
+        gateway::app(config, crate::helpers::ROUTES, crate::helpers::pool()).expect_err("reserved");
+    assert!(err.to_string().contains("grpc-timeout"), "{err}");
+}
+
+#[tokio::test]
 async fn request_id_is_propagated_and_echoed() {
     let app = spawn_app().await;
     let response = app

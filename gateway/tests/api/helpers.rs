@@ -328,7 +328,13 @@ fn status_details(code: i32) -> Bytes {
 }
 
 /// Request metadata the echo server reports back as `seen-<key>` response metadata.
-const REPORTED: &[&str] = &["authorization", "x-request-id", "tenant", "grpc-timeout"];
+const REPORTED: &[&str] = &[
+    "authorization",
+    "x-request-id",
+    "tenant",
+    "grpc-timeout",
+    "idempotency-key",
+];
 
 /// The generic echo service. Behaviour is steered through request metadata (sent by the tests
 /// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status (`echo-details` adds details;

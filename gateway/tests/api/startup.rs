@@ -63,6 +63,47 @@ static MISSING_RESPONSE_FIELD: &[RouteSpec] = &[RouteSpec {
     ..GOOD
 }];
 
+/// `/v1/**/echo/**`: two `**` would make the split between them ambiguous.
+static TWO_MULTIS: &[RouteSpec] = &[RouteSpec {
+    pattern: PathPattern {
+        segments: B(&[
+            Segment::Literal(B("v1")),
+            Segment::Multi,
+            Segment::Literal(B("echo")),
+            Segment::Multi,
+        ]),
+        verb: None,
+    },
+    path_params: B(&[]),
+    ..GOOD
+}];
+/// `{id}` over a `**` claiming one segment: it would be decoded as a single segment.
+static ONE_SEGMENT_MULTI: &[RouteSpec] = &[RouteSpec {
+    pattern: PathPattern {
+        segments: B(&[
+            Segment::Literal(B("v1")),
+            Segment::Literal(B("echo")),
+            Segment::Multi,
+            Segment::Literal(B("x")),
+        ]),
+        verb: None,
+    },
+    ..GOOD
+}];
+/// A variable ending with the `**` placed after it.
+static MULTI_BEFORE_VARIABLE: &[RouteSpec] = &[RouteSpec {
+    pattern: PathPattern {
+        segments: B(&[Segment::Literal(B("v1")), Segment::Multi, Segment::Single]),
+        verb: None,
+    },
+    path_params: B(&[PathParam {
+        field_path: B(&[B("id")]),
+        first_segment: 2,
+        segment_count: None,
+    }]),
+    ..GOOD
+}];
+
 fn start_error(routes: &'static [RouteSpec]) -> String {
     match gateway::app(GatewayConfig::default(), routes, pool()) {
         Ok(_) => panic!("the table should not resolve"),
@@ -79,6 +120,9 @@ async fn unresolvable_routes_fail_start_up_naming_the_route() {
         (REPEATED_PATH_FIELD, "`tags`"),
         (MISSING_BODY_FIELD, "body field `nope`"),
         (MISSING_RESPONSE_FIELD, "response_body field `nope`"),
+        (TWO_MULTIS, "only one `**`"),
+        (ONE_SEGMENT_MULTI, "is the `**`"),
+        (MULTI_BEFORE_VARIABLE, "outside the template"),
     ] {
         let message = start_error(routes);
         assert!(

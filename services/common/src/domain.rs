@@ -1,4 +1,4 @@
-//! Validated values shared by the services: ids and display names. Parse, don't validate: a
+//! Validated values shared by the services: ids, display names and idempotency keys. Parse, don't validate: a
 //! value of these types is known good, so code past the gRPC boundary never re-checks.
 
 use std::fmt;
@@ -89,6 +89,65 @@ impl Name {
     }
 }
 
+/// Longest idempotency key accepted, in characters.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+
+/// A caller's idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_CHARS`] printable ASCII characters
+/// without spaces (a UUID, a purchase id, ...). Shared because purchases takes one from its
+/// clients and gives one to payments, and both must accept the same keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Accepts `value` as the key in `field`.
+    pub fn parse(value: &str, field: &'static str) -> Result<Self, FieldError> {
+        if value.is_empty() {
+            return Err(FieldError::new(field, "must not be empty"));
+        }
+        if value.len() > MAX_IDEMPOTENCY_KEY_CHARS {
+            return Err(FieldError::new(
+                field,
+                format!(
+                    "must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters, got {}",
+                    value.len()
+                ),
+            ));
+        }
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(FieldError::new(
+                field,
+                "must be printable ASCII without spaces",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The key `<prefix>-<id>`, for keys a service derives from its own rows (purchases
+    /// charges purchase 42 as `purchase-42`). `prefix` is a short literal of letters, so the key
+    /// is always valid and this cannot fail.
+    pub fn derived(prefix: &'static str, id: Id) -> Self {
+        debug_assert!(
+            !prefix.is_empty()
+                && prefix.len() <= 100
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        );
+        Self(format!("{prefix}-{id}"))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +172,30 @@ mod tests {
         assert!(Name::parse(&"é".repeat(200), "name").is_ok());
         let err = Name::parse(&"a".repeat(201), "name").expect_err("too long");
         assert_eq!(err.field, "name");
+    }
+
+    #[test]
+    fn idempotency_keys_are_bounded_printable_ascii() {
+        for ok in [
+            "a",
+            "purchase-42",
+            "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            &"k".repeat(200),
+        ] {
+            assert_eq!(
+                IdempotencyKey::parse(ok, "key").map(|k| k.as_str().to_owned()),
+                Ok(ok.to_owned())
+            );
+        }
+        let derived = IdempotencyKey::derived("purchase", Id(i64::MAX));
+        assert_eq!(
+            IdempotencyKey::parse(derived.as_str(), "key"),
+            Ok(derived.clone())
+        );
+        assert_eq!(derived.as_str(), "purchase-9223372036854775807");
+        for bad in ["", "a b", "caf\u{e9}", "tab\t", &"k".repeat(201)] {
+            let err = IdempotencyKey::parse(bad, "idempotency_key").expect_err(bad);
+            assert_eq!(err.field, "idempotency_key", "{bad:?}");
+        }
     }
 }

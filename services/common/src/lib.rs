@@ -22,6 +22,6 @@ pub use config::{
     DatabaseArgs, DatabaseConfig, LogArgs, LogFormat, NoFlags, ServiceArgs, ServiceConfig,
 };
 pub use db::{Database, DbConn, DbError};
-pub use domain::{FieldError, Id, Name};
+pub use domain::{FieldError, Id, IdempotencyKey, Name};
 pub use server::GrpcServer;
 pub use shutdown::shutdown_signal;

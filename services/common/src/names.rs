@@ -8,3 +8,5 @@ pub const USERS_SERVICE: &str = "users-service";
 pub const PRODUCTS_SERVICE: &str = "products-service";
 /// Logical name of the purchases service.
 pub const PURCHASES_SERVICE: &str = "purchases-service";
+/// Logical name of the payments service.
+pub const PAYMENTS_SERVICE: &str = "payments-service";

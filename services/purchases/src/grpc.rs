@@ -1,78 +1,406 @@
-//! The `purchases.v1.PurchaseService` implementation. Users and products are fetched from
-//! their services concurrently; nothing is written unless both exist.
+//! The `purchases.v1.PurchaseService` implementation and the purchase lifecycle.
+//!
+//! CreatePurchase: the user and product are fetched concurrently (nothing is written unless
+//! both exist), the purchase is written PENDING, charged through payments under the key
+//! `purchase-<id>`, and settled COMPLETED or FAILED with a reason. RefundPurchase: a COMPLETED
+//! purchase is refunded through payments under `refund-<id>` and marked REFUNDED.
+//!
+//! Both run detached from the caller (a spawned task): once a purchase is written, it is charged
+//! and settled even if the caller goes away. What a crash leaves PENDING the sweeper settles
+//! against the payments ledger ([`Core::sweep`]).
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use diesel_async::AsyncConnection;
 use futures::future::{try_join, try_join_all};
 use proto::purchases::v1::purchase_service_server::PurchaseService;
 use proto::purchases::v1::{
     CreatePurchaseRequest, CreatePurchaseResponse, GetPurchaseRequest, GetPurchaseResponse,
-    GetUserPurchasesRequest, GetUserPurchasesResponse, Purchase,
+    GetUserPurchasesRequest, GetUserPurchasesResponse, Purchase, RefundPurchaseRequest,
+    RefundPurchaseResponse,
 };
-use shop_common::{Database, Id};
-use tonic::{Request, Response, Status};
+use shop_common::{Database, Id, IdempotencyKey};
+use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
 
+use crate::budget::Budget;
 use crate::db::{self, PurchaseRow};
-use crate::domain::{Amount, NewPurchase, PurchaseStatus};
+use crate::domain::{
+    Cents, NewPurchase, PurchaseOrder, PurchaseStatus, Settlement, charge_key, reason, refund_key,
+};
 use crate::error::PurchaseError;
-use crate::upstream::Upstreams;
+use crate::idempotency::{self, Owner, Turn, Turns};
+use crate::upstream::{CallError, ChargeResult, Upstreams};
 
-/// The gRPC service: the database pool and the upstream clients.
+/// The operation names request hashes are salted with, so a key used for one operation is a
+/// conflict when reused for another.
+const CREATE: &str = "purchases.v1.PurchaseService/CreatePurchase";
+const REFUND: &str = "purchases.v1.PurchaseService/RefundPurchase";
+
+/// Timing of the lifecycle: when leftovers are settled and how long keys live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// The budget of a request whose caller sent no deadline (`grpc-timeout`).
+    pub request_timeout: Duration,
+    /// A PENDING purchase older than this is settled by the sweeper, and an idempotency key
+    /// claimed longer ago with nothing written is presumed abandoned. Must exceed the longest a
+    /// live request can keep a purchase PENDING (one per-call deadline: the charge, then the
+    /// ledger check) plus the longest payments may still work on a charge it was sent (its
+    /// `grpc-timeout`, at most that deadline again): [`crate::Application`] requires more than
+    /// twice the deadline, so the sweeper never races a live request.
+    pub settle_after: Duration,
+    /// How often the sweeper runs (it also runs once at start-up).
+    pub sweep_interval: Duration,
+    /// How long idempotency keys and their answers are kept.
+    pub key_ttl: Duration,
+}
+
+/// What the handlers and the sweeper share.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) db: Database,
+    pub(crate) upstreams: Upstreams,
+    pub(crate) settings: Settings,
+}
+
+/// The gRPC service. Holds the sweeper's task, which stops when the last clone (the server's)
+/// is dropped.
 #[derive(Debug, Clone)]
 pub struct PurchasesGrpc {
-    db: Database,
-    upstreams: Upstreams,
+    core: Arc<Core>,
+    _sweeper: Arc<crate::sweeper::SweeperTask>,
 }
 
 impl PurchasesGrpc {
-    /// A service over `db`, checking users and products through `upstreams`.
-    pub fn new(db: Database, upstreams: Upstreams) -> Self {
-        Self { db, upstreams }
+    /// A service over `db`, calling `upstreams`, and its sweeper, started now (it waits for the
+    /// database to be ready). Must run inside a tokio runtime.
+    pub fn new(db: Database, upstreams: Upstreams, settings: Settings) -> Self {
+        let core = Arc::new(Core {
+            db,
+            upstreams,
+            settings,
+        });
+        let sweeper = crate::sweeper::spawn(core.clone());
+        Self {
+            core,
+            _sweeper: Arc::new(sweeper),
+        }
     }
+}
 
-    async fn create_purchase(
+impl Core {
+    async fn create(
         &self,
         request: CreatePurchaseRequest,
+        key: Option<IdempotencyKey>,
+        budget: Budget,
     ) -> Result<CreatePurchaseResponse, PurchaseError> {
-        let user_id = Id::parse(request.user_id, "user_id")?;
-        let product_id = Id::parse(request.product_id, "product_id")?;
+        let order = PurchaseOrder::try_from(&request)?;
+        match key {
+            None => self.create_now(order, None, &budget).await,
+            Some(key) => {
+                let mut turns = Turns::new(key, idempotency::request_hash(CREATE, &request));
+                loop {
+                    match self.next_turn(&mut turns, &budget).await? {
+                        Turn::Own(owner) => {
+                            let outcome = self.create_now(order, Some(&owner), &budget).await;
+                            return self.release_on_error(&owner, outcome).await;
+                        }
+                        Turn::Answer(bytes) => return idempotency::decode(turns.key(), &bytes),
+                        Turn::Bound(id) => match self.rebuild_create(id, &budget).await? {
+                            Some(answer) => return self.store_rebuilt(&turns, answer).await,
+                            None => turns.wait(&budget).await?,
+                        },
+                    }
+                }
+            }
+        }
+    }
+
+    /// The purchase lifecycle of one order: check, write PENDING, charge, settle.
+    async fn create_now(
+        &self,
+        order: PurchaseOrder,
+        owner: Option<&Owner>,
+        budget: &Budget,
+    ) -> Result<CreatePurchaseResponse, PurchaseError> {
         let (user, product) = try_join(
-            self.upstreams.user(user_id),
-            self.upstreams.product(product_id),
+            self.upstreams.user(order.user_id, budget),
+            self.upstreams.product(order.product_id, budget),
         )
         .await?;
-        let amount =
-            Amount::from_price(product.price).ok_or_else(|| PurchaseError::UpstreamFailed {
-                service: shop_common::names::PRODUCTS_SERVICE,
-                cause: format!(
-                    "product {} has an invalid price {}",
-                    product.id, product.price
-                ),
-            })?;
+        let amount = Cents::from_price(product.price).ok_or(PurchaseError::UnchargeablePrice {
+            product_id: product.id,
+            price: product.price,
+        })?;
         let purchase = NewPurchase {
-            user_id,
-            product_id,
+            user_id: order.user_id,
+            product_id: order.product_id,
             amount,
-            status: PurchaseStatus::Completed,
         };
-        let mut conn = self.db.conn().await?;
-        let row = db::insert_purchase(&mut conn, &purchase).await?;
+        let row = {
+            let mut conn = self.db.conn().await?;
+            conn.transaction(async |conn| {
+                let row = db::insert_purchase(conn, &purchase).await?;
+                if let Some(owner) = owner
+                    && !db::bind_key_to_purchase(conn, &owner.key, owner.claim, stored_id(row.id)?)
+                        .await?
+                {
+                    // Taken over meanwhile: the new owner runs the request, not us.
+                    return Err(PurchaseError::KeyInProgress(owner.key.clone()));
+                }
+                Ok::<_, PurchaseError>(row)
+            })
+            .await?
+        };
+        let id = stored_id(row.id)?;
         tracing::info!(
             purchase_id = row.id,
-            user_id = row.user_id,
-            product_id = row.product_id,
-            "purchase recorded"
+            amount_minor = amount.get(),
+            "purchase PENDING"
         );
-        Ok(CreatePurchaseResponse {
+        let settlement = self.charge(id, amount, budget).await?;
+        let answer = |row: PurchaseRow| {
+            Ok(CreatePurchaseResponse {
+                purchase: Some(to_message(row)?),
+                user: Some(user.clone()),
+                product: Some(product.clone()),
+            })
+        };
+        self.settle(id, &settlement, owner, answer).await
+    }
+
+    /// Charges purchase `id` and says how it settles; [`PurchaseError::PaymentPending`] when
+    /// payments may have charged without our hearing of it (the purchase then stays PENDING for
+    /// the sweeper).
+    ///
+    /// The whole of it fits in one upstream deadline (or what is left of the request's budget):
+    /// two thirds for the charge, the rest to ask the ledger when the charge's answer is lost.
+    /// So a payments that never answers costs a purchase one deadline, not two.
+    async fn charge(
+        &self,
+        id: Id,
+        amount: Cents,
+        budget: &Budget,
+    ) -> Result<Settlement, PurchaseError> {
+        let key = charge_key(id);
+        let phase = Budget::new(budget.remaining().min(self.upstreams.call_deadline()));
+        let charging = Budget::new(phase.remaining() * 2 / 3);
+        let outcome_unknown = match self.upstreams.charge(&key, amount, &charging).await {
+            Ok(ChargeResult::Approved(_)) => return Ok(Settlement::Completed),
+            Ok(ChargeResult::Declined(why)) => {
+                return Ok(Settlement::Failed(reason::declined(&why)));
+            }
+            // Payments refused the request itself and wrote nothing.
+            Err(CallError::Answer(status))
+                if matches!(
+                    status.code(),
+                    Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition
+                ) =>
+            {
+                tracing::error!(
+                    purchase_id = id.get(),
+                    ?status,
+                    "payments rejected the charge"
+                );
+                return Ok(Settlement::Failed(reason::rejected(status.message())));
+            }
+            // Never reached payments (refused, breaker open), or payments said it failed.
+            Err(CallError::Unavailable {
+                cause,
+                outcome_unknown: false,
+            }) => {
+                tracing::warn!(purchase_id = id.get(), %cause, "payments unavailable");
+                return Ok(Settlement::Failed(reason::PAYMENTS_UNAVAILABLE.to_owned()));
+            }
+            Err(CallError::Answer(_)) => false,
+            Err(CallError::Unavailable { .. }) => true,
+        };
+        // An answer we cannot read, or none at all: the ledger says whether it charged.
+        match self.upstreams.get_charge(&key, &phase).await {
+            Ok(Some(charge)) => Ok(ledger_settlement(id, amount, charge.amount_minor)),
+            // No attempt is still on its way: what the ledger lacks was never charged.
+            Ok(None) if !outcome_unknown => {
+                Ok(Settlement::Failed(reason::PAYMENTS_UNAVAILABLE.to_owned()))
+            }
+            Ok(None) | Err(_) => Err(PurchaseError::PaymentPending(id.get())),
+        }
+    }
+
+    /// Moves purchase `id` out of PENDING as `settlement` says and builds the answer from the
+    /// settled row; for a key's owner the answer is stored in the same transaction, so an
+    /// answer exists whenever the settlement does. If someone settled it first, the row as it
+    /// stands is answered.
+    async fn settle<R: prost::Message>(
+        &self,
+        id: Id,
+        settlement: &Settlement,
+        owner: Option<&Owner>,
+        answer: impl Fn(PurchaseRow) -> Result<R, PurchaseError> + Send + Sync,
+    ) -> Result<R, PurchaseError> {
+        let mut conn = self.db.conn().await?;
+        conn.transaction(async |conn| {
+            let row = match db::settle_purchase(conn, id, settlement).await? {
+                Some(row) => {
+                    tracing::info!(purchase_id = row.id, status = row.status, reason = row.failure_reason, "purchase settled");
+                    row
+                }
+                None => {
+                    tracing::warn!(purchase_id = id.get(), "purchase was settled meanwhile");
+                    db::find_purchase(conn, id).await?.ok_or_else(|| {
+                        PurchaseError::Corrupt(format!("purchase {id} vanished"))
+                    })?
+                }
+            };
+            let response = answer(row)?;
+            if let Some(owner) = owner
+                && !db::store_response(conn, &owner.key, owner.claim, &response.encode_to_vec())
+                    .await?
+            {
+                tracing::warn!(key = %owner.key, "the key was taken over; its answer is not stored");
+            }
+            Ok(response)
+        })
+        .await
+    }
+
+    /// The answer to a CreatePurchase whose purchase `id` was settled by someone else (its
+    /// request gave up waiting for payments, or died); `None` while it is still PENDING.
+    async fn rebuild_create(
+        &self,
+        id: Id,
+        budget: &Budget,
+    ) -> Result<Option<CreatePurchaseResponse>, PurchaseError> {
+        let row = {
+            let mut conn = self.db.conn().await?;
+            db::find_purchase(&mut conn, id)
+                .await?
+                .ok_or_else(|| PurchaseError::Corrupt(format!("purchase {id} vanished")))?
+        };
+        if row.status == PurchaseStatus::Pending.as_db() {
+            return Ok(None);
+        }
+        let (user, product) = try_join(
+            self.upstreams.user(stored_id(row.user_id)?, budget),
+            self.upstreams.product(stored_id(row.product_id)?, budget),
+        )
+        .await?;
+        Ok(Some(CreatePurchaseResponse {
             purchase: Some(to_message(row)?),
             user: Some(user),
             product: Some(product),
+        }))
+    }
+
+    async fn refund(
+        &self,
+        request: RefundPurchaseRequest,
+        key: Option<IdempotencyKey>,
+        budget: Budget,
+    ) -> Result<RefundPurchaseResponse, PurchaseError> {
+        let id = Id::parse(request.id, "id")?;
+        match key {
+            None => self.refund_now(id, None, &budget).await,
+            Some(key) => {
+                let mut turns = Turns::new(key, idempotency::request_hash(REFUND, &request));
+                match self.next_turn(&mut turns, &budget).await? {
+                    Turn::Own(owner) => {
+                        let outcome = self.refund_now(id, Some(&owner), &budget).await;
+                        self.release_on_error(&owner, outcome).await
+                    }
+                    Turn::Answer(bytes) => idempotency::decode(turns.key(), &bytes),
+                    // Refund keys are never bound to a purchase.
+                    Turn::Bound(_) => Err(PurchaseError::Corrupt(
+                        "a refund's idempotency key is bound to a purchase".into(),
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Refunds the COMPLETED purchase `id` in full and marks it REFUNDED. Payments' refund key
+    /// (`refund-<id>`) makes any repeat, concurrent or after a crash, the same one refund.
+    async fn refund_now(
+        &self,
+        id: Id,
+        owner: Option<&Owner>,
+        budget: &Budget,
+    ) -> Result<RefundPurchaseResponse, PurchaseError> {
+        let row = {
+            let mut conn = self.db.conn().await?;
+            db::find_purchase(&mut conn, id)
+                .await?
+                .ok_or(PurchaseError::NotFound {
+                    entity: "purchase",
+                    id: id.get(),
+                })?
+        };
+        let status = status_of(&row)?;
+        if status != PurchaseStatus::Completed {
+            return Err(not_refundable(id, status));
+        }
+        let amount = Cents::from_minor(row.amount_minor).ok_or_else(|| {
+            PurchaseError::Corrupt(format!("purchase {id} has amount {}", row.amount_minor))
+        })?;
+        let service = shop_common::names::PAYMENTS_SERVICE;
+        match self
+            .upstreams
+            .refund(&refund_key(id), &charge_key(id), amount, budget)
+            .await
+        {
+            Ok(refund) => {
+                tracing::info!(purchase_id = id.get(), refund_id = refund.id, "refunded");
+            }
+            Err(CallError::Answer(status)) if status.code() == Code::NotFound => {
+                tracing::error!(purchase_id = id.get(), "a COMPLETED purchase has no charge");
+                return Err(PurchaseError::NotRefundable {
+                    id: id.get(),
+                    why: "the payments ledger holds no charge for it",
+                });
+            }
+            Err(CallError::Answer(status)) => {
+                return Err(PurchaseError::UpstreamFailed {
+                    service,
+                    cause: format!("{:?}: {}", status.code(), status.message()),
+                });
+            }
+            Err(CallError::Unavailable { cause, .. }) => {
+                return Err(PurchaseError::UpstreamUnavailable { service, cause });
+            }
+        }
+        let mut conn = self.db.conn().await?;
+        conn.transaction(async |conn| {
+            let row = match db::mark_refunded(conn, id).await? {
+                Some(row) => row,
+                // A concurrent refund marked it first (payments refunded once for both).
+                None => {
+                    let row = db::find_purchase(conn, id).await?.ok_or_else(|| {
+                        PurchaseError::Corrupt(format!("purchase {id} vanished"))
+                    })?;
+                    return Err(not_refundable(id, status_of(&row)?));
+                }
+            };
+            let response = RefundPurchaseResponse {
+                purchase: Some(to_message(row)?),
+            };
+            if let Some(owner) = owner
+                && !db::store_response(conn, &owner.key, owner.claim, &prost::Message::encode_to_vec(&response))
+                    .await?
+            {
+                tracing::warn!(key = %owner.key, "the key was taken over; its answer is not stored");
+            }
+            Ok(response)
         })
+        .await
     }
 
     async fn get_purchase(
         &self,
         request: GetPurchaseRequest,
+        budget: &Budget,
     ) -> Result<GetPurchaseResponse, PurchaseError> {
         let id = Id::parse(request.id, "id")?;
         let row = {
@@ -85,8 +413,8 @@ impl PurchasesGrpc {
                 })?
         };
         let (user, product) = try_join(
-            self.upstreams.user(stored_id(row.user_id)?),
-            self.upstreams.product(stored_id(row.product_id)?),
+            self.upstreams.user(stored_id(row.user_id)?, budget),
+            self.upstreams.product(stored_id(row.product_id)?, budget),
         )
         .await?;
         Ok(GetPurchaseResponse {
@@ -99,6 +427,7 @@ impl PurchasesGrpc {
     async fn get_user_purchases(
         &self,
         request: GetUserPurchasesRequest,
+        budget: &Budget,
     ) -> Result<GetUserPurchasesResponse, PurchaseError> {
         let user_id = Id::parse(request.user_id, "user_id")?;
         // The user is fetched while the purchases load and their products are fetched.
@@ -114,18 +443,101 @@ impl PurchasesGrpc {
                 .filter(|id| seen.insert(*id))
                 .map(stored_id)
                 .collect::<Result<Vec<_>, _>>()?;
-            let products =
-                try_join_all(product_ids.into_iter().map(|id| self.upstreams.product(id))).await?;
+            let products = try_join_all(
+                product_ids
+                    .into_iter()
+                    .map(|id| self.upstreams.product(id, budget)),
+            )
+            .await?;
             Ok::<_, PurchaseError>((rows, products))
         };
         let (user, (rows, products)) =
-            try_join(self.upstreams.user(user_id), purchases_and_products).await?;
+            try_join(self.upstreams.user(user_id, budget), purchases_and_products).await?;
         Ok(GetUserPurchasesResponse {
             purchases: rows.into_iter().map(to_message).collect::<Result<_, _>>()?,
             user: Some(user),
             products,
         })
     }
+
+    /// Settles what crashes and lost answers left PENDING longer than the settle bound, by
+    /// asking payments' ledger (COMPLETED if it holds the charge, FAILED otherwise), and purges
+    /// expired idempotency keys. Returns how many purchases it settled.
+    pub(crate) async fn sweep(&self) -> Result<usize, PurchaseError> {
+        let age =
+            chrono::Duration::from_std(self.settings.settle_after).unwrap_or(chrono::Duration::MAX);
+        let cutoff = chrono::Utc::now() - age;
+        let rows = {
+            let mut conn = self.db.conn().await?;
+            db::pending_before(&mut conn, cutoff, 100).await?
+        };
+        let mut settled = 0;
+        for row in rows {
+            let id = stored_id(row.id)?;
+            let amount = Cents::from_minor(row.amount_minor).ok_or_else(|| {
+                PurchaseError::Corrupt(format!("purchase {id} has amount {}", row.amount_minor))
+            })?;
+            let budget = Budget::new(self.upstreams.call_deadline());
+            let settlement = match self.upstreams.get_charge(&charge_key(id), &budget).await {
+                Ok(Some(charge)) => ledger_settlement(id, amount, charge.amount_minor),
+                Ok(None) => Settlement::Failed(reason::NO_PAYMENT_TAKEN.to_owned()),
+                Err(err) => {
+                    tracing::warn!(
+                        purchase_id = id.get(),
+                        ?err,
+                        "cannot settle yet: payments does not answer"
+                    );
+                    continue;
+                }
+            };
+            let mut conn = self.db.conn().await?;
+            if let Some(row) = db::settle_purchase(&mut conn, id, &settlement).await? {
+                tracing::info!(
+                    purchase_id = row.id,
+                    status = row.status,
+                    reason = row.failure_reason,
+                    "sweeper settled a PENDING purchase"
+                );
+                settled += 1;
+            }
+        }
+        let mut conn = self.db.conn().await?;
+        let purged = db::purge_expired_keys(&mut conn).await?;
+        if purged > 0 {
+            tracing::info!(purged, "purged expired idempotency keys");
+        }
+        Ok(settled)
+    }
+}
+
+/// How a purchase of `amount` settles when the ledger holds a charge of `charged` under its
+/// key: COMPLETED when they agree. They can only disagree if the key was used by something
+/// else (another purchases database against the same ledger): then this purchase was not
+/// charged.
+fn ledger_settlement(id: Id, amount: Cents, charged: i64) -> Settlement {
+    if charged == amount.get() {
+        Settlement::Completed
+    } else {
+        tracing::error!(
+            purchase_id = id.get(),
+            amount = amount.get(),
+            charged,
+            "the payments ledger holds another amount under this purchase's key"
+        );
+        Settlement::Failed(reason::rejected(
+            "the payments ledger holds another charge under this purchase's key",
+        ))
+    }
+}
+
+fn not_refundable(id: Id, status: PurchaseStatus) -> PurchaseError {
+    let why = match status {
+        PurchaseStatus::Refunded => "it is already REFUNDED",
+        PurchaseStatus::Failed => "it FAILED and was never charged",
+        PurchaseStatus::Pending => "its payment is not settled yet (PENDING)",
+        PurchaseStatus::Completed => "it is COMPLETED",
+    };
+    PurchaseError::NotRefundable { id: id.get(), why }
 }
 
 /// An id read back from our own table (the CHECK constraints keep it positive).
@@ -133,9 +545,19 @@ fn stored_id(value: i64) -> Result<Id, PurchaseError> {
     Id::parse(value, "stored id").map_err(|err| PurchaseError::Corrupt(err.to_string()))
 }
 
-fn to_message(row: PurchaseRow) -> Result<Purchase, PurchaseError> {
-    let status = PurchaseStatus::from_db(&row.status).ok_or_else(|| {
+fn status_of(row: &PurchaseRow) -> Result<PurchaseStatus, PurchaseError> {
+    PurchaseStatus::from_db(&row.status).ok_or_else(|| {
         PurchaseError::Corrupt(format!("purchase {} has status {:?}", row.id, row.status))
+    })
+}
+
+fn to_message(row: PurchaseRow) -> Result<Purchase, PurchaseError> {
+    let status = status_of(&row)?;
+    let amount = Cents::from_minor(row.amount_minor).ok_or_else(|| {
+        PurchaseError::Corrupt(format!(
+            "purchase {} has amount {}",
+            row.id, row.amount_minor
+        ))
     })?;
     let nanos = i32::try_from(row.created_at.timestamp_subsec_nanos())
         .map_err(|_| PurchaseError::Corrupt(format!("purchase {} has a bad timestamp", row.id)))?;
@@ -143,13 +565,24 @@ fn to_message(row: PurchaseRow) -> Result<Purchase, PurchaseError> {
         id: row.id,
         user_id: row.user_id,
         product_id: row.product_id,
-        amount: row.amount,
+        amount: amount.to_price(),
         status: proto::purchases::v1::PurchaseStatus::from(status).into(),
         created_at: Some(prost_types::Timestamp {
             seconds: row.created_at.timestamp(),
             nanos,
         }),
+        failure_reason: row.failure_reason.unwrap_or_default(),
     })
+}
+
+/// Runs `work` as its own task and waits for it: the caller going away (its deadline, a closed
+/// connection) cancels the wait, not the work.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = Result<T, PurchaseError>> + Send + 'static,
+) -> Result<T, PurchaseError> {
+    tokio::spawn(work.in_current_span())
+        .await
+        .map_err(|err| PurchaseError::Corrupt(format!("request task failed: {err}")))?
 }
 
 #[tonic::async_trait]
@@ -159,9 +592,27 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<CreatePurchaseRequest>,
     ) -> Result<Response<CreatePurchaseResponse>, Status> {
-        Ok(Response::new(
-            self.create_purchase(request.into_inner()).await?,
-        ))
+        let core = self.core.clone();
+        let budget = Budget::from_metadata(request.metadata(), core.settings.request_timeout);
+        let key =
+            idempotency::key_from_metadata(request.metadata()).map_err(PurchaseError::from)?;
+        let request = request.into_inner();
+        let response = detached(async move { core.create(request, key, budget).await }).await?;
+        Ok(Response::new(response))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = request.get_ref().id))]
+    async fn refund_purchase(
+        &self,
+        request: Request<RefundPurchaseRequest>,
+    ) -> Result<Response<RefundPurchaseResponse>, Status> {
+        let core = self.core.clone();
+        let budget = Budget::from_metadata(request.metadata(), core.settings.request_timeout);
+        let key =
+            idempotency::key_from_metadata(request.metadata()).map_err(PurchaseError::from)?;
+        let request = request.into_inner();
+        let response = detached(async move { core.refund(request, key, budget).await }).await?;
+        Ok(Response::new(response))
     }
 
     #[tracing::instrument(skip_all, fields(id = request.get_ref().id))]
@@ -169,8 +620,11 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<GetPurchaseRequest>,
     ) -> Result<Response<GetPurchaseResponse>, Status> {
+        let budget = Budget::from_metadata(request.metadata(), self.core.settings.request_timeout);
         Ok(Response::new(
-            self.get_purchase(request.into_inner()).await?,
+            self.core
+                .get_purchase(request.into_inner(), &budget)
+                .await?,
         ))
     }
 
@@ -179,8 +633,11 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<GetUserPurchasesRequest>,
     ) -> Result<Response<GetUserPurchasesResponse>, Status> {
+        let budget = Budget::from_metadata(request.metadata(), self.core.settings.request_timeout);
         Ok(Response::new(
-            self.get_user_purchases(request.into_inner()).await?,
+            self.core
+                .get_user_purchases(request.into_inner(), &budget)
+                .await?,
         ))
     }
 }

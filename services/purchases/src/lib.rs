@@ -1,18 +1,26 @@
 //! The purchases gRPC service (`purchases.v1.PurchaseService`): records purchases after checking
-//! the user and the product with their services over gRPC, in its own PostgreSQL database.
+//! the user and the product with their services over gRPC, charges them through the payments
+//! service, refunds them, in its own PostgreSQL database.
 //!
-//! The users and products services are found through [`discovery::Discovery`] under the
-//! logical names `users-service` and `products-service`; [`Config::upstreams`] gives the static
-//! addresses, and [`Application::build_with_discovery`] accepts any other backend.
+//! The users, products and payments services are found through [`discovery::Discovery`] under
+//! the logical names `users-service`, `products-service` and `payments-service`;
+//! [`Config::upstreams`] gives the static addresses, and [`Application::build_with_discovery`]
+//! accepts any other backend. Every call to them has a deadline derived from the caller's,
+//! transport failures are retried with backoff, and each has a circuit breaker
+//! ([`ResilienceConfig`]). A sweeper settles what a crash leaves PENDING ([`LifecycleConfig`]).
 //!
 //! Start-up, serving and shutdown are shared by every shop service ([`shop_common::Application`]);
-//! this crate adds what is its own: the schema, the handlers, the upstream clients and the
-//! binary's identity ([`PurchasesService`]).
+//! this crate adds what is its own: the schema, the handlers, the upstream clients, the sweeper
+//! and the binary's identity ([`PurchasesService`]).
 
+mod breaker;
+mod budget;
 mod db;
 mod error;
 mod grpc;
+mod idempotency;
 mod schema;
+mod sweeper;
 mod upstream;
 
 pub mod domain;
@@ -25,13 +33,15 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use discovery::ChannelOptions;
 use discovery::{Discovery, Registration, StaticDiscovery};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
-use shop_common::names::{PRODUCTS_SERVICE, USERS_SERVICE};
+use shop_common::names::{PAYMENTS_SERVICE, PRODUCTS_SERVICE, USERS_SERVICE};
 use shop_common::{Database, DatabaseConfig, ServiceBinary, ServiceConfig, ShopService};
 use tonic::service::Routes;
 
+pub use breaker::{BreakerConfig, BreakerState};
 pub use error::PurchaseError;
-pub use grpc::PurchasesGrpc;
-pub use upstream::Upstreams;
+pub use grpc::{PurchasesGrpc, Settings};
+pub use idempotency::METADATA_KEY as IDEMPOTENCY_KEY_METADATA;
+pub use upstream::{CallPolicy, Upstreams};
 
 /// What the service needs to start.
 #[derive(Debug, Clone)]
@@ -40,8 +50,12 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// The service's database.
     pub database: DatabaseConfig,
-    /// Where the users and products services are.
+    /// Where the users, products and payments services are, and the per-call deadline.
     pub upstreams: UpstreamsConfig,
+    /// Retries, breakers and the budget of requests without a deadline.
+    pub resilience: ResilienceConfig,
+    /// When leftovers are settled and how long idempotency keys live.
+    pub lifecycle: LifecycleConfig,
 }
 
 /// Static addresses of the upstream services, and the deadline for calls to them.
@@ -51,7 +65,10 @@ pub struct UpstreamsConfig {
     pub users: Vec<String>,
     /// Products service instances (`http://host:port`), balanced over.
     pub products: Vec<String>,
-    /// Deadline of each upstream call.
+    /// Payments service instances (`http://host:port`), balanced over.
+    pub payments: Vec<String>,
+    /// The longest one upstream call may take, retries included; the caller's remaining
+    /// deadline shortens it.
     pub deadline: Duration,
 }
 
@@ -61,6 +78,7 @@ impl UpstreamsConfig {
         let table = [
             (USERS_SERVICE, self.users.clone()),
             (PRODUCTS_SERVICE, self.products.clone()),
+            (PAYMENTS_SERVICE, self.payments.clone()),
         ];
         Ok(Discovery::Static(StaticDiscovery::new(
             table,
@@ -69,11 +87,58 @@ impl UpstreamsConfig {
     }
 }
 
-/// The purchases service's part of the shared scaffold: the clients of the services it checks
-/// purchases against, built (from static addresses or any discovery) before the server binds.
+/// How purchases protects itself and its callers from slow or dead upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResilienceConfig {
+    /// The budget of a request whose caller sent no deadline (`grpc-timeout`).
+    pub request_timeout: Duration,
+    /// Retries of a failed upstream call (transport failures only; answers are final).
+    pub retries: u32,
+    /// When each upstream's circuit breaker opens and for how long.
+    pub breaker: BreakerConfig,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            retries: 2,
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// When the sweeper runs, what it settles, and how long idempotency keys are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// A PENDING purchase older than this is settled against the payments ledger (and a key
+    /// claimed longer ago with nothing written is presumed abandoned). Must exceed twice the
+    /// upstream deadline (the charge phase, then what payments may still do with a charge it
+    /// was sent), so that a live request is never raced.
+    pub settle_after: Duration,
+    /// How often the sweeper runs (and once at start-up).
+    pub sweep_interval: Duration,
+    /// How long idempotency keys and their answers are kept.
+    pub key_ttl: Duration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            settle_after: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(30),
+            key_ttl: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+/// The purchases service's part of the shared scaffold: the clients of the services it depends
+/// on, built (from static addresses or any discovery) before the server binds, and the
+/// lifecycle's settings.
 #[derive(Debug)]
 pub struct PurchasesService {
     upstreams: Upstreams,
+    settings: Settings,
 }
 
 impl ShopService for PurchasesService {
@@ -87,10 +152,12 @@ impl ShopService for PurchasesService {
     };
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+    /// The service, and its sweeper (started here, stopped with the server).
     fn routes(self, db: Database) -> Routes {
         Routes::new(PurchaseServiceServer::new(PurchasesGrpc::new(
             db,
             self.upstreams,
+            self.settings,
         )))
     }
 }
@@ -111,12 +178,32 @@ impl Application {
 
     /// Like [`Application::build`], with upstreams found through `discovery` instead of
     /// `config.upstreams` (whose deadline still applies).
+    ///
+    /// Fails when the settle bound does not exceed twice the upstream deadline: the sweeper
+    /// could then settle a purchase a live request is still charging.
     pub async fn build_with_discovery(
         config: Config,
         discovery: &Discovery,
     ) -> anyhow::Result<Self> {
+        let deadline = config.upstreams.deadline;
+        anyhow::ensure!(
+            config.lifecycle.settle_after > deadline * 2,
+            "the settle bound ({:?}) must exceed twice the upstream deadline ({deadline:?})",
+            config.lifecycle.settle_after
+        );
+        let policy = CallPolicy {
+            deadline,
+            retries: config.resilience.retries,
+            breaker: config.resilience.breaker,
+        };
         let service = PurchasesService {
-            upstreams: Upstreams::new(discovery, config.upstreams.deadline)?,
+            upstreams: Upstreams::new(discovery, policy)?,
+            settings: Settings {
+                request_timeout: config.resilience.request_timeout,
+                settle_after: config.lifecycle.settle_after,
+                sweep_interval: config.lifecycle.sweep_interval,
+                key_ttl: config.lifecycle.key_ttl,
+            },
         };
         let server = ServiceConfig {
             listen_addr: config.listen_addr,

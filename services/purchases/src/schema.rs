@@ -9,11 +9,36 @@ diesel::table! {
         user_id -> BigInt,
         /// The product bought (products service id).
         product_id -> BigInt,
-        /// Price paid.
-        amount -> Double,
-        /// `PENDING`, `COMPLETED` or `CANCELLED`.
+        /// `PENDING`, `COMPLETED`, `FAILED` or `REFUNDED`.
         status -> Text,
         /// When the purchase was recorded.
         created_at -> Timestamptz,
+        /// Price paid in minor units (cents): what was charged.
+        amount_minor -> BigInt,
+        /// Why it FAILED; set exactly when FAILED.
+        failure_reason -> Nullable<Text>,
+        /// When the status last changed.
+        updated_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    /// Idempotency keys of CreatePurchase and RefundPurchase, with their answers.
+    idempotency_keys (idempotency_key) {
+        /// The client's key.
+        idempotency_key -> Text,
+        /// SHA-256 of the operation and the request.
+        request_hash -> Bytea,
+        /// The purchase a CreatePurchase key wrote.
+        purchase_id -> Nullable<BigInt>,
+        /// The encoded answer, once there is one.
+        response -> Nullable<Bytea>,
+        /// When the current owner claimed the key: its fencing token.
+        claimed_at -> Timestamptz,
+        /// When the key may be forgotten.
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(idempotency_keys -> purchases (purchase_id));
+diesel::allow_tables_to_appear_in_same_query!(purchases, idempotency_keys);

@@ -3,15 +3,17 @@
 //! - [`RunningService`]: one service in-process on `127.0.0.1:0` with its own fresh
 //!   [`TestDatabase`], started once health reports SERVING, stopped gracefully on
 //!   [`RunningService::stop`] (or aborted when dropped).
-//! - [`spawn_users`], [`spawn_products`]: one service each; [`RunningService::with_client`]
-//!   adds a typed client ([`TestApp`]).
-//! - [`spawn_shop`]: users, products and purchases wired together, each on its own database.
+//! - [`spawn_users`], [`spawn_products`], [`spawn_payments`]: one service each;
+//!   [`RunningService::with_client`] adds a typed client ([`TestApp`]).
+//! - [`spawn_shop`]: users, products, payments and purchases wired together, each on its own
+//!   database; [`spawn_shop_with`] with payments' rules and purchases' settings of a test's own.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::time::Duration;
 
+use proto::payments::v1::payment_service_client::PaymentServiceClient;
 use proto::products::v1::product_service_client::ProductServiceClient;
 use proto::products::v1::{CreateProductRequest, Product};
 use proto::purchases::v1::purchase_service_client::PurchaseServiceClient;
@@ -77,6 +79,20 @@ impl RunningService {
         if let Some(server) = self.server.take() {
             server.await.expect("join").expect("clean stop");
         }
+    }
+
+    /// Starts the service again after [`RunningService::stop`], on the same address and
+    /// database, as `run` builds it from the stop signal; waits until it reports SERVING.
+    pub async fn restart<F>(&mut self, run: impl FnOnce(oneshot::Receiver<()>) -> F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        self.server = Some(tokio::spawn(run(stopped)));
+        self.stop = Some(stop);
+        test_support::wait_until_serving(self.channel.clone(), "", SERVING_TIMEOUT)
+            .await
+            .expect("service becomes SERVING again");
     }
 
     /// This service with a typed client of it, e.g. `with_client(UserServiceClient::new)`.
@@ -186,47 +202,121 @@ pub async fn spawn_products() -> RunningService {
     spawn("products", products_service::Application::build).await
 }
 
-/// A purchases service on a fresh database, calling users and products at these addresses
-/// with this deadline.
-pub async fn spawn_purchases(
-    users: SocketAddr,
-    products: SocketAddr,
-    deadline: Duration,
-) -> RunningService {
+/// A payments service on a fresh database, following `rules`.
+pub async fn spawn_payments(rules: payments_service::Rules) -> RunningService {
+    spawn("payments", async |config: ServiceConfig| {
+        let service = payments_service::PaymentsService::new(rules)?;
+        Application::build_with(config, service).await
+    })
+    .await
+}
+
+/// How a test's shop is set up: payments' rules and purchases' settings. The default is the
+/// shop as `cargo xtask up` runs it, with a 3 s upstream deadline.
+#[derive(Debug, Clone)]
+pub struct ShopOptions {
+    /// Payments' rules (decline limit, delay, failures).
+    pub payments: payments_service::Rules,
+    /// Purchases' deadline of one upstream call.
+    pub deadline: Duration,
+    /// Purchases' retries and breakers.
+    pub resilience: purchases_service::ResilienceConfig,
+    /// Purchases' sweeper and key settings.
+    pub lifecycle: purchases_service::LifecycleConfig,
+}
+
+impl Default for ShopOptions {
+    fn default() -> Self {
+        Self {
+            payments: payments_service::Rules::default(),
+            deadline: Duration::from_secs(3),
+            resilience: purchases_service::ResilienceConfig::default(),
+            lifecycle: purchases_service::LifecycleConfig::default(),
+        }
+    }
+}
+
+/// Where purchases finds its upstreams.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamAddrs {
+    /// The users service.
+    pub users: SocketAddr,
+    /// The products service.
+    pub products: SocketAddr,
+    /// The payments service.
+    pub payments: SocketAddr,
+}
+
+/// The configuration of a purchases service listening on `listen_addr` with `database`, calling
+/// `upstreams` as `options` say.
+pub fn purchases_config(
+    listen_addr: SocketAddr,
+    database: DatabaseConfig,
+    upstreams: UpstreamAddrs,
+    options: &ShopOptions,
+) -> purchases_service::Config {
+    purchases_service::Config {
+        listen_addr,
+        database,
+        upstreams: purchases_service::UpstreamsConfig {
+            users: vec![format!("http://{}", upstreams.users)],
+            products: vec![format!("http://{}", upstreams.products)],
+            payments: vec![format!("http://{}", upstreams.payments)],
+            deadline: options.deadline,
+        },
+        resilience: options.resilience,
+        lifecycle: options.lifecycle,
+    }
+}
+
+/// A purchases service on a fresh database, calling its upstreams at `upstreams` as `options`
+/// say.
+pub async fn spawn_purchases(upstreams: UpstreamAddrs, options: &ShopOptions) -> RunningService {
     spawn("purchases", async |config: ServiceConfig| {
-        let app = purchases_service::Application::build(purchases_service::Config {
-            listen_addr: config.listen_addr,
-            database: config.database,
-            upstreams: purchases_service::UpstreamsConfig {
-                users: vec![format!("http://{users}")],
-                products: vec![format!("http://{products}")],
-                deadline,
-            },
-        })
-        .await?;
+        let config = purchases_config(config.listen_addr, config.database, upstreams, options);
+        let app = purchases_service::Application::build(config).await?;
         Ok(app.into_inner())
     })
     .await
 }
 
-/// The three services, each on its own database; purchases calls the other two.
+/// The four services, each on its own database; purchases calls the other three.
 pub struct Shop {
     /// The users service.
     pub users: RunningService,
     /// The products service.
     pub products: RunningService,
+    /// The payments service.
+    pub payments: RunningService,
     /// The purchases service.
     pub purchases: RunningService,
 }
 
-/// Starts users, products, then purchases (upstream calls bounded by `deadline`).
+/// Starts users, products, payments, then purchases (upstream calls bounded by `deadline`).
 pub async fn spawn_shop(deadline: Duration) -> Shop {
+    spawn_shop_with(ShopOptions {
+        deadline,
+        ..ShopOptions::default()
+    })
+    .await
+}
+
+/// Starts users, products, payments (with `options.payments`' rules), then purchases (with
+/// `options`' settings).
+pub async fn spawn_shop_with(options: ShopOptions) -> Shop {
     let users = spawn_users().await;
     let products = spawn_products().await;
-    let purchases = spawn_purchases(users.addr, products.addr, deadline).await;
+    let payments = spawn_payments(options.payments.clone()).await;
+    let upstreams = UpstreamAddrs {
+        users: users.addr,
+        products: products.addr,
+        payments: payments.addr,
+    };
+    let purchases = spawn_purchases(upstreams, &options).await;
     Shop {
         users,
         products,
+        payments,
         purchases,
     }
 }
@@ -235,6 +325,11 @@ impl Shop {
     /// A client of the purchases service.
     pub fn client(&self) -> PurchaseServiceClient<Channel> {
         PurchaseServiceClient::new(self.purchases.channel.clone())
+    }
+
+    /// A client of the payments service.
+    pub fn payments_client(&self) -> PaymentServiceClient<Channel> {
+        PaymentServiceClient::new(self.payments.channel.clone())
     }
 
     /// Creates a user through the users service, panicking on failure.
@@ -254,6 +349,32 @@ impl Shop {
             .count_rows("purchases")
             .await
             .expect("count")
+    }
+
+    /// Charges in the payments ledger, read directly.
+    pub async fn stored_charges(&self) -> i64 {
+        self.payments.db.count_rows("charges").await.expect("count")
+    }
+
+    /// Refunds in the payments ledger, read directly.
+    pub async fn stored_refunds(&self) -> i64 {
+        self.payments.db.count_rows("refunds").await.expect("count")
+    }
+
+    /// Restarts the payments service after [`RunningService::stop`]: on the same address and
+    /// database, following `rules`.
+    pub async fn restart_payments(&mut self, rules: payments_service::Rules) {
+        let service = payments_service::PaymentsService::new(rules).expect("valid rules");
+        let app = Application::build_with(
+            ServiceConfig {
+                listen_addr: self.payments.addr,
+                database: DatabaseConfig::new(self.payments.db.url()),
+            },
+            service,
+        )
+        .await
+        .expect("rebind the payments port");
+        self.payments.restart(|s| app.run_until(until(s))).await;
     }
 }
 

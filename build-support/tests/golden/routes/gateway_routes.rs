@@ -13,6 +13,8 @@ pub static ROUTES: &[RouteSpec] = &[
     ECHO_SERVICE_GET_RESOURCE,
     ECHO_SERVICE_GET_PATH,
     ECHO_SERVICE_GET_WILDCARDS,
+    ECHO_SERVICE_GET_UNDER,
+    ECHO_SERVICE_GET_UNDER_1,
     ECHO_SERVICE_GET_BY_KIND,
     ECHO_SERVICE_CREATE,
     ECHO_SERVICE_CREATE_1,
@@ -209,6 +211,89 @@ pub const ECHO_SERVICE_GET_WILDCARDS: RouteSpec = RouteSpec {
         ],
     ),
     body: BodySpec::None,
+    response_body: None,
+    server_streaming: false,
+    compose: None,
+};
+/// `GET /v1/{name=folders/*/**}/items/{id}`
+///
+/// `**` followed by more segments, which http.proto does not allow but Google's own APIs use
+/// (Firestore, Discovery Engine): `**` takes what the rest of the template leaves. Served, with a
+/// generation-time warning.
+pub const ECHO_SERVICE_GET_UNDER: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_GetUnder"),
+    http_method: Cow::Borrowed("GET"),
+    template: Cow::Borrowed("/v1/{name=folders/*/**}/items/{id}"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("folders")),
+                Segment::Single,
+                Segment::Multi,
+                Segment::Literal(Cow::Borrowed("items")),
+                Segment::Single,
+            ],
+        ),
+        verb: None,
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/GetUnder"),
+    input_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    output_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    path_params: Cow::Borrowed(
+        &[
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("name")]),
+                first_segment: 1,
+                segment_count: None,
+            },
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("id")]),
+                first_segment: 5,
+                segment_count: Some(1),
+            },
+        ],
+    ),
+    body: BodySpec::None,
+    response_body: None,
+    server_streaming: false,
+    compose: None,
+};
+/// `POST /v1/{path=**/boxes/*}:open`
+///
+/// `**` followed by more segments, which http.proto does not allow but Google's own APIs use
+/// (Firestore, Discovery Engine): `**` takes what the rest of the template leaves. Served, with a
+/// generation-time warning.
+pub const ECHO_SERVICE_GET_UNDER_1: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_GetUnder_1"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/{path=**/boxes/*}:open"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Multi,
+                Segment::Literal(Cow::Borrowed("boxes")),
+                Segment::Single,
+            ],
+        ),
+        verb: Some(Cow::Borrowed("open")),
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/GetUnder"),
+    input_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    output_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    path_params: Cow::Borrowed(
+        &[
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("path")]),
+                first_segment: 1,
+                segment_count: Some(3),
+            },
+        ],
+    ),
+    body: BodySpec::Whole,
     response_body: None,
     server_streaming: false,
     compose: None,

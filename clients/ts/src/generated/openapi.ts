@@ -77,11 +77,38 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Records that a user bought a product at its current price.
-         * @description Records that a user bought a product at its current price. A missing user or product is
-         *     NOT_FOUND; an unreachable users or products service is UNAVAILABLE and nothing is recorded.
+         * Records that a user bought a product at its current price and charges it: the purchase is written PENDING, charged (the purchase id is the charge's idempotency key), then COMPLETED, or FAILED with a `failure_reason` (`payment declined: ...`, `payments unavailable`).
+         * @description Records that a user bought a product at its current price and charges it: the purchase is
+         *     written PENDING, charged (the purchase id is the charge's idempotency key), then COMPLETED,
+         *     or FAILED with a `failure_reason` (`payment declined: ...`, `payments unavailable`). A
+         *     missing user or product is NOT_FOUND; an unreachable users or products service is
+         *     UNAVAILABLE and nothing is recorded. If payments took the request but did not answer, the
+         *     answer is UNAVAILABLE and the purchase stays PENDING until it is settled against the
+         *     payments ledger.
          */
         post: operations["PurchaseService_CreatePurchase"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/purchases/{id}:refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refunds a COMPLETED purchase in full through the payments service and marks it REFUNDED. Refunding a purchase that is REFUNDED, FAILED or still PENDING is FAILED_PRECONDITION, and nothing is ever refunded twice.
+         * @description Refunds a COMPLETED purchase in full through the payments service and marks it REFUNDED.
+         *     Refunding a purchase that is REFUNDED, FAILED or still PENDING is FAILED_PRECONDITION, and
+         *     nothing is ever refunded twice.
+         */
+        post: operations["PurchaseService_RefundPurchase"];
         delete?: never;
         options?: never;
         head?: never;
@@ -174,7 +201,7 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /** @description The error body (`google.rpc.Status`): the gRPC code, a message, and typed details. */
-        "google.rpc.Status": {
+        "gateway.v1.Status": {
             /**
              * Format: int32
              * @description The gRPC status code.
@@ -272,7 +299,10 @@ export interface components {
              * @description The product bought.
              */
             product_id?: string;
-            /** @description The price paid: the product's price at purchase time. */
+            /**
+             * @description The price paid: the product's price at purchase time, a whole number of cents (charged as
+             *     integer minor units).
+             */
             amount?: number | ("NaN" | "Infinity" | "-Infinity");
             /** @description Where the purchase stands. */
             status?: components["schemas"]["purchases.v1.PurchaseStatus"];
@@ -281,17 +311,28 @@ export interface components {
              * @description When the purchase was recorded.
              */
             readonly created_at?: string;
+            /**
+             * @description Why the purchase FAILED, readable by people (`payment declined: ...`, `payments
+             *     unavailable`); empty otherwise.
+             */
+            readonly failure_reason?: string;
         };
         /**
          * @description Where a purchase stands.
          *
          *     - `PURCHASE_STATUS_UNSPECIFIED`: Not set; never stored.
-         *     - `PURCHASE_STATUS_PENDING`: Waiting for payment.
+         *     - `PURCHASE_STATUS_PENDING`: Recorded, its payment not settled yet.
          *     - `PURCHASE_STATUS_COMPLETED`: Paid and done.
-         *     - `PURCHASE_STATUS_CANCELLED`: Cancelled before completion.
+         *     - `PURCHASE_STATUS_FAILED`: Not paid: declined, or payments unavailable. `failure_reason` says which.
+         *     - `PURCHASE_STATUS_REFUNDED`: Paid, then refunded in full.
          * @enum {string}
          */
-        "purchases.v1.PurchaseStatus": "PURCHASE_STATUS_UNSPECIFIED" | "PURCHASE_STATUS_PENDING" | "PURCHASE_STATUS_COMPLETED" | "PURCHASE_STATUS_CANCELLED";
+        "purchases.v1.PurchaseStatus": "PURCHASE_STATUS_UNSPECIFIED" | "PURCHASE_STATUS_PENDING" | "PURCHASE_STATUS_COMPLETED" | "PURCHASE_STATUS_FAILED" | "PURCHASE_STATUS_REFUNDED";
+        /** @description The refunded purchase. */
+        "purchases.v1.RefundPurchaseResponse": {
+            /** @description The purchase, now REFUNDED. */
+            purchase?: components["schemas"]["purchases.v1.Purchase"];
+        };
         /** @description The user to create. */
         "users.v1.CreateUserRequest": {
             /** @description Display name, 1 to 200 characters. */
@@ -319,7 +360,7 @@ export interface components {
                 [name: string]: unknown;
             };
             content: {
-                "application/json": components["schemas"]["google.rpc.Status"];
+                "application/json": components["schemas"]["gateway.v1.Status"];
             };
         };
     };
@@ -428,6 +469,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["purchases.v1.CreatePurchaseResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    PurchaseService_RefundPurchase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The purchase's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["purchases.v1.RefundPurchaseResponse"];
                 };
             };
             400: components["responses"]["Error"];

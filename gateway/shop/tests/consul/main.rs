@@ -2,7 +2,7 @@
 //! each, so the rows tell which instance served a request) registering themselves in a FAKE
 //! Consul agent (test-support's `FakeConsul`, which runs their gRPC health checks), and the
 //! gateway (`shop_gateway::app`, the generated routes) following the passing set. The second
-//! test runs the whole shop on Consul: purchases finds users and products there too.
+//! test runs the whole shop on Consul: purchases finds users, products and payments there too.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -459,7 +459,22 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
     ));
     let (stop_products, products) = spawn_service(|s| products.run_until(until(s)));
 
-    // Purchases finds users and products through Consul, not through addresses.
+    let payments_db = TestDatabase::create().await.expect("db");
+    let payments = payments_service::Application::build(payments_service::Config {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: DatabaseConfig::new(payments_db.url()),
+    })
+    .await
+    .expect("payments");
+    let payments_addr = payments.local_addr();
+    let payments = payments.register(registration(
+        "payments-service",
+        "payments.v1.PaymentService",
+        payments_addr,
+    ));
+    let (stop_payments, payments) = spawn_service(|s| payments.run_until(until(s)));
+
+    // Purchases finds users, products and payments through Consul, not through addresses.
     let purchases_db = TestDatabase::create().await.expect("db");
     let discovery = Discovery::Consul(ConsulDiscovery::new(
         client.clone(),
@@ -473,8 +488,11 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
             upstreams: purchases_service::UpstreamsConfig {
                 users: Vec::new(),
                 products: Vec::new(),
+                payments: Vec::new(),
                 deadline: Duration::from_secs(5),
             },
+            resilience: Default::default(),
+            lifecycle: Default::default(),
         },
         &discovery,
     )
@@ -489,8 +507,8 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
     let (stop_purchases, purchases) = spawn_service(|s| purchases.run_until(until(s)));
 
     consul
-        .wait_until("three passing", TIMEOUT, |i| {
-            i.values().filter(|i| i.status == "passing").count() == 3
+        .wait_until("four passing", TIMEOUT, |i| {
+            i.values().filter(|i| i.status == "passing").count() == 4
         })
         .await
         .expect("all registered and passing");
@@ -583,10 +601,15 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
     assert_eq!(status, 200, "{purchase}");
     assert_eq!(purchase["user"]["name"], "Ada", "{purchase}");
     assert_eq!(purchase["product"]["name"], "Pen", "{purchase}");
+    assert_eq!(
+        purchase["purchase"]["status"], "PURCHASE_STATUS_COMPLETED",
+        "charged through the payments instance found in Consul: {purchase}"
+    );
 
     // Graceful shutdown deregisters each service.
     for (stop, served) in [
         (stop_purchases, purchases),
+        (stop_payments, payments),
         (stop_products, products),
         (stop_users, users),
     ] {

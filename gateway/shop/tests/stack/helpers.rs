@@ -1,6 +1,6 @@
-//! `spawn_stack`: the users, products and purchases services in-process, each on its own fresh
-//! database (`shop_testkit::spawn_shop`), and the gateway serving the generated route table in
-//! front of them, all on `127.0.0.1:0`; requests go through a real HTTP client.
+//! `spawn_stack`: the users, products, payments and purchases services in-process, each on its
+//! own fresh database (`shop_testkit::spawn_shop`), and the gateway serving the generated route
+//! table in front of them, all on `127.0.0.1:0`; requests go through a real HTTP client.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -48,19 +48,20 @@ impl TestResponse {
     }
 }
 
-/// The three services and the gateway in front of them.
+/// The four services and the gateway in front of them.
 pub struct Stack {
     /// Where the gateway listens.
     pub addr: SocketAddr,
     pub users: RunningService,
     pub products: RunningService,
     pub purchases: RunningService,
+    pub payments: RunningService,
     client: Client<HttpConnector, Full<Bytes>>,
     _gateway: oneshot::Sender<()>,
 }
 
-/// Starts users, products and purchases (each on a fresh database) and the gateway serving
-/// the shop's generated routes (`shop_gateway::app`) with upstreams pointing at them.
+/// Starts users, products, payments and purchases (each on a fresh database) and the gateway
+/// serving the shop's generated routes (`shop_gateway::app`) with upstreams pointing at them.
 pub async fn spawn_stack() -> Stack {
     spawn_stack_with(|_| {}).await
 }
@@ -70,6 +71,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Sta
     let Shop {
         users,
         products,
+        payments,
         purchases,
     } = shop_testkit::spawn_shop(Duration::from_secs(5)).await;
 
@@ -108,6 +110,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Sta
         users,
         products,
         purchases,
+        payments,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _gateway: stop,
     }
@@ -122,9 +125,34 @@ impl Stack {
 
     /// Sends raw body bytes as JSON.
     pub async fn send_bytes(&self, method: &str, path: &str, body: Option<Bytes>) -> TestResponse {
+        self.send_with(method, path, &[], body).await
+    }
+
+    /// `POST path` with a JSON body and extra request `headers`.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        self.send_with("POST", path, headers, Some(Bytes::from(body.to_owned())))
+            .await
+    }
+
+    /// Sends a request with extra `headers` (and raw body bytes as JSON, when given).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Bytes>,
+    ) -> TestResponse {
         let mut request = http::Request::builder()
             .method(method)
             .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if body.is_some() {
             request = request.header("content-type", "application/json");
         }

@@ -1,8 +1,10 @@
-//! The real stack: HTTP client -> gateway (the generated route table) -> users, products and
-//! purchases services -> PostgreSQL. The seed walkthrough (README.md), verbatim, and every error
-//! case of the gRPC -> HTTP table (ARCHITECTURE.md).
+//! The real stack: HTTP client -> gateway (the generated route table) -> users, products,
+//! payments and purchases services -> PostgreSQL. The seed walkthrough (README.md), verbatim,
+//! every error case of the gRPC -> HTTP table (ARCHITECTURE.md), and the purchase lifecycle
+//! (refunds, declines, `Idempotency-Key`) over HTTP.
 
 mod composite;
 mod errors;
 mod helpers;
+mod lifecycle;
 mod walkthrough;

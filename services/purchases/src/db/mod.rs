@@ -1,8 +1,16 @@
 //! Database rows and queries. Query functions take `&mut AsyncPgConnection` so callers can run
 //! them inside a transaction.
 
+mod keys;
 mod models;
 mod queries;
 
+pub use keys::{
+    bind_key_to_purchase, claim_key, find_key, purge_expired_keys, release_key, store_response,
+    store_response_once, take_over_key,
+};
 pub use models::PurchaseRow;
-pub use queries::{find_purchase, insert_purchase, purchases_of_user};
+pub use queries::{
+    find_purchase, insert_purchase, mark_refunded, pending_before, purchases_of_user,
+    settle_purchase,
+};

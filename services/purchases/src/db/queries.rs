@@ -1,14 +1,15 @@
 //! Queries on `purchases`.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use shop_common::Id;
 
 use super::models::{NewPurchaseRow, PurchaseRow};
-use crate::domain::NewPurchase;
+use crate::domain::{NewPurchase, PurchaseStatus, Settlement};
 use crate::schema::purchases;
 
-/// Inserts `purchase` and returns the stored row.
+/// Inserts `purchase` as PENDING and returns the stored row.
 #[tracing::instrument(skip_all)]
 pub async fn insert_purchase(
     conn: &mut AsyncPgConnection,
@@ -18,11 +19,73 @@ pub async fn insert_purchase(
         .values(NewPurchaseRow {
             user_id: purchase.user_id.get(),
             product_id: purchase.product_id.get(),
-            amount: purchase.amount.get(),
-            status: purchase.status.as_db(),
+            amount_minor: purchase.amount.get(),
+            status: PurchaseStatus::Pending.as_db(),
         })
         .returning(PurchaseRow::as_returning())
         .get_result(conn)
+        .await
+}
+
+/// Settles purchase `id` if it is still PENDING; `None` when it is not (someone settled it
+/// first). The status condition makes settling once a property of the row, whoever races.
+#[tracing::instrument(skip(conn))]
+pub async fn settle_purchase(
+    conn: &mut AsyncPgConnection,
+    id: Id,
+    settlement: &Settlement,
+) -> QueryResult<Option<PurchaseRow>> {
+    let (status, reason) = match settlement {
+        Settlement::Completed => (PurchaseStatus::Completed, None),
+        Settlement::Failed(reason) => (PurchaseStatus::Failed, Some(reason.as_str())),
+    };
+    diesel::update(purchases::table)
+        .filter(purchases::id.eq(id.get()))
+        .filter(purchases::status.eq(PurchaseStatus::Pending.as_db()))
+        .set((
+            purchases::status.eq(status.as_db()),
+            purchases::failure_reason.eq(reason),
+            purchases::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(PurchaseRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Marks purchase `id` REFUNDED if it is COMPLETED; `None` when it is not.
+#[tracing::instrument(skip(conn))]
+pub async fn mark_refunded(
+    conn: &mut AsyncPgConnection,
+    id: Id,
+) -> QueryResult<Option<PurchaseRow>> {
+    diesel::update(purchases::table)
+        .filter(purchases::id.eq(id.get()))
+        .filter(purchases::status.eq(PurchaseStatus::Completed.as_db()))
+        .set((
+            purchases::status.eq(PurchaseStatus::Refunded.as_db()),
+            purchases::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(PurchaseRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Up to `limit` PENDING purchases created before `cutoff`, oldest first.
+#[tracing::instrument(skip(conn))]
+pub async fn pending_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<PurchaseRow>> {
+    purchases::table
+        .filter(purchases::status.eq(PurchaseStatus::Pending.as_db()))
+        .filter(purchases::created_at.lt(cutoff))
+        .order(purchases::created_at.asc())
+        .limit(limit)
+        .select(PurchaseRow::as_select())
+        .load(conn)
         .await
 }
 

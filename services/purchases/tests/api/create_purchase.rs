@@ -149,8 +149,11 @@ async fn an_upstream_that_never_answers_hits_the_deadline_as_unavailable() {
         upstreams: purchases_service::UpstreamsConfig {
             users: vec![format!("http://{silent_addr}")],
             products: vec![format!("http://{}", stack.products.addr)],
+            payments: vec![format!("http://{}", stack.payments.addr)],
             deadline: Duration::from_millis(500),
         },
+        resilience: Default::default(),
+        lifecycle: Default::default(),
     })
     .await
     .expect("build");

@@ -1,0 +1,197 @@
+//! The OpenAPI document on shapes the googleapis corpus showed broken: well-known types wherever
+//! they occur (no `$ref` to a schema that does not exist), one path item per URL whatever the
+//! bindings call their variables, and the generator's error schema next to an API's own
+//! `google.rpc.Status`.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+/// Generates the document for `files` (name, body) written into a fresh directory.
+fn document(case: &str, files: &[(&str, &str)]) -> Value {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("openapi")
+        .join(case);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (name, body) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("fixture dir");
+        std::fs::write(&path, body).expect("fixture written");
+    }
+    let output = build_support::Generator::new()
+        .proto_dir(&dir)
+        .files(
+            files
+                .iter()
+                .map(|(name, _)| *name)
+                .filter(|n| !n.starts_with("google/")),
+        )
+        .openapi_out("unused")
+        .generate()
+        .expect("generates");
+    let json = output
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("openapi.json"))
+        .expect("openapi.json");
+    serde_json::from_slice(&json.contents).expect("JSON")
+}
+
+/// Every `$ref` in `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => refs(value, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// Asserts every `$ref` of `doc` points at something in it.
+fn assert_no_dangling_refs(doc: &Value) {
+    let mut found = Vec::new();
+    refs(doc, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let pointer = target.strip_prefix('#').expect("a local reference");
+        assert!(doc.pointer(pointer).is_some(), "dangling `{target}`");
+    }
+}
+
+#[test]
+fn well_known_types_are_inlined_wherever_they_occur() {
+    let proto = r#"syntax = "proto3";
+package library.v1;
+import "google/api/annotations.proto";
+import "google/protobuf/empty.proto";
+import "google/protobuf/struct.proto";
+message DeleteShelfRequest { string name = 1; }
+message Shelf { string name = 1; google.protobuf.Empty marker = 2; repeated google.protobuf.Struct data = 3; }
+service Library {
+  rpc DeleteShelf(DeleteShelfRequest) returns (google.protobuf.Empty) {
+    option (google.api.http) = { delete: "/v1/{name=shelves/*}" };
+  }
+  rpc Ping(google.protobuf.Empty) returns (google.protobuf.Empty) {
+    option (google.api.http) = { post: "/v1/ping" body: "*" };
+  }
+  rpc Raw(google.protobuf.Struct) returns (Shelf) {
+    option (google.api.http) = { post: "/v1/raw" body: "*" };
+  }
+}
+"#;
+    let doc = document("well_known", &[("library.proto", proto)]);
+    assert_no_dangling_refs(&doc);
+    let ok = |path: &str, method: &str| {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let body = |path: &str| {
+        doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    assert_eq!(
+        ok("/v1/shelves/{shelf}", "delete"),
+        json!({"type": "object"})
+    );
+    assert_eq!(ok("/v1/ping", "post"), json!({"type": "object"}));
+    assert_eq!(body("/v1/ping"), json!({"type": "object"}));
+    assert_eq!(body("/v1/raw")["additionalProperties"], json!(true));
+    let shelf = &doc["components"]["schemas"]["library.v1.Shelf"]["properties"];
+    assert_eq!(shelf["marker"]["type"], "object");
+    assert_eq!(shelf["data"]["items"]["type"], "object");
+}
+
+#[test]
+fn bindings_of_one_url_share_a_path_item_and_its_parameter_names() {
+    let proto = r#"syntax = "proto3";
+package feeds.v1;
+import "google/api/annotations.proto";
+message Feed { string name = 1; string title = 2; }
+message GetFeedRequest { string name = 1; }
+message UpdateFeedRequest { Feed feed = 1; }
+service Feeds {
+  rpc GetFeed(GetFeedRequest) returns (Feed) {
+    option (google.api.http) = { get: "/v1/{name=*/*/feeds/*}" };
+  }
+  rpc UpdateFeed(UpdateFeedRequest) returns (Feed) {
+    option (google.api.http) = { patch: "/v1/{feed.name=*/*/feeds/*}" body: "feed" };
+  }
+  rpc DeleteFeed(GetFeedRequest) returns (Feed) {
+    option (google.api.http) = { delete: "/v1/{name=projects/*/feeds/*}" };
+  }
+}
+"#;
+    let doc = document("one_path_item", &[("feeds.proto", proto)]);
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/projects/{project}/feeds/{feed}",
+            "/v1/{name_1}/{name_2}/feeds/{feed}"
+        ]
+    );
+    let item = &doc["paths"]["/v1/{name_1}/{name_2}/feeds/{feed}"];
+    for method in ["get", "patch"] {
+        let names: Vec<&str> = item[method]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().expect("a name"))
+            .collect();
+        assert_eq!(names, ["name_1", "name_2", "feed"], "{method}");
+    }
+    // Each operation still says which field its segments fill.
+    let patch_first = &item["patch"]["parameters"][0]["description"];
+    assert!(
+        patch_first.as_str().expect("text").contains("`feed.name`"),
+        "{patch_first}"
+    );
+}
+
+#[test]
+fn an_apis_own_google_rpc_status_keeps_its_schema() {
+    let status = r#"syntax = "proto3";
+package google.rpc;
+import "google/protobuf/any.proto";
+// The proto's own status.
+message Status { int32 code = 1; string message = 2; repeated google.protobuf.Any details = 3; }
+"#;
+    let proto = r#"syntax = "proto3";
+package ops.v1;
+import "google/api/annotations.proto";
+import "google/rpc/status.proto";
+message GetRequest { string name = 1; }
+message Operation { string name = 1; google.rpc.Status error = 2; }
+service Ops {
+  rpc Get(GetRequest) returns (Operation) { option (google.api.http) = { get: "/v1/{name=operations/*}" }; }
+}
+"#;
+    let doc = document(
+        "status",
+        &[("google/rpc/status.proto", status), ("ops.proto", proto)],
+    );
+    assert_no_dangling_refs(&doc);
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["google.rpc.Status"]["description"],
+        "The proto's own status."
+    );
+    assert_eq!(
+        schemas["gateway.v1.Status"]["required"],
+        json!(["code", "message"])
+    );
+    assert_eq!(
+        doc["components"]["responses"]["Error"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/gateway.v1.Status"
+    );
+    assert_eq!(
+        schemas["ops.v1.Operation"]["properties"]["error"]["$ref"],
+        "#/components/schemas/google.rpc.Status"
+    );
+}
