@@ -47,8 +47,8 @@ pub use model::{Warning, WarningKind};
 pub use table::RouteTable;
 
 /// The generator's own proto include directory, added after the caller's directories (so a
-/// caller's copies win): `google/api/annotations.proto`, `http.proto` and `field_behavior.proto`
-/// (minimal copies of googleapis' files, same package and layout, so protos written for
+/// caller's copies win): `google/api/annotations.proto`, `http.proto`, `field_behavior.proto` and
+/// `httpbody.proto` (minimal copies of googleapis' files, same package and layout, so protos written for
 /// grpc-gateway or Envoy compile unchanged) and `gateway/v1/compose.proto` (composite
 /// endpoints). A crate that compiles the same protos for tonic adds it to its own includes.
 pub const PROTO_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");

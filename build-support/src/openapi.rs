@@ -518,8 +518,14 @@ fn operation(
         );
     }
 
+    let raw_request = match &binding.body {
+        Body::None => false,
+        Body::Whole => method.input_type == HTTP_BODY,
+        Body::Field(field) => is_http_body_field(field),
+    };
     let request_body = match &binding.body {
         Body::None => None,
+        _ if raw_request => Some(binary_schema()),
         Body::Whole => {
             let bound: Vec<&[String]> = binding
                 .path_fields
@@ -531,20 +537,46 @@ fn operation(
         Body::Field(field) => Some(field_schema(field)),
     }
     .map(|schema| {
-        RequestBodyBuilder::new()
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(schema)).build(),
+        // A raw body is whatever the client sends, under its own content type; a client
+        // stream of JSON messages is newline-delimited JSON (a JSON array is accepted too).
+        let (media, description) = if raw_request {
+            ("*/*", None)
+        } else if method.client_streaming {
+            (
+                "application/x-ndjson",
+                Some(
+                    "A stream of messages, one JSON value per line (a JSON array is accepted too).",
+                ),
             )
+        } else {
+            ("application/json", None)
+        };
+        RequestBodyBuilder::new()
+            .description(description)
+            .content(media, ContentBuilder::new().schema(Some(schema)).build())
             .required(Some(Required::True))
             .build()
     });
 
+    let raw_response = match &binding.response_body {
+        Some(field) => is_http_body_field(field),
+        None => method.output_type == HTTP_BODY,
+    };
     let response_schema = match &binding.response_body {
+        _ if raw_response => binary_schema(),
         Some(field) => field_schema(field),
         None => type_schema(&method.output_type),
     };
-    let ok = if method.server_streaming {
+    let ok = if raw_response {
+        // The bytes of `data`, with `content_type` as the Content-Type (one message after
+        // another for a stream).
+        ResponseBuilder::new()
+            .description("The raw response bytes, with the content type the method chose.")
+            .content(
+                "*/*",
+                ContentBuilder::new().schema(Some(response_schema)).build(),
+            )
+    } else if method.server_streaming {
         ResponseBuilder::new()
             .description("A stream of messages, one JSON value per line.")
             .content(
@@ -575,6 +607,24 @@ fn operation(
                 .build(),
         )
         .build()
+}
+
+/// `google.api.HttpBody`: a raw HTTP body and its content type, not JSON.
+const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// A singular `google.api.HttpBody` field (a `body` or `response_body` carried raw).
+fn is_http_body_field(field: &FieldRef) -> bool {
+    field.label == Label::Singular && field.ty == FieldType::Message(HTTP_BODY.to_owned())
+}
+
+/// Bytes of any content type.
+fn binary_schema() -> RefOr<Schema> {
+    typed(
+        Type::String,
+        Some(SchemaFormat::KnownFormat(KnownFormat::Binary)),
+    )
+    .build()
+    .into()
 }
 
 /// The schema of the message named `full_name`: its JSON form for a well-known type, else a

@@ -111,6 +111,7 @@ fn route(spec: &RouteSpec) -> TokenStream {
         }
     };
     let response_body = optional_text(spec.response_body.as_ref());
+    let client_streaming = spec.client_streaming;
     let server_streaming = spec.server_streaming;
     let compose = match &spec.compose {
         Some(compose) => {
@@ -132,6 +133,7 @@ fn route(spec: &RouteSpec) -> TokenStream {
             path_params: Cow::Borrowed(&[#(#path_params),*]),
             body: #body,
             response_body: #response_body,
+            client_streaming: #client_streaming,
             server_streaming: #server_streaming,
             compose: #compose,
         }

@@ -59,6 +59,7 @@ pub fn route_spec(service: &Service, method: &Method, binding: &Binding) -> Rout
             .response_body
             .as_ref()
             .map(|field| field.path.join(".").into()),
+        client_streaming: method.client_streaming,
         server_streaming: method.server_streaming,
         compose: method.compose.as_ref().map(|composition| ComposeSpec {
             parts: composition.parts.iter().map(compose_part).collect(),

@@ -77,22 +77,22 @@ fn delete_with_body() {
 }
 
 #[test]
-fn client_streaming() {
+fn client_streaming_without_body() {
     case(
         "client_stream",
         "stream Req) returns (Req",
-        r#"post: "/v1/x" body: "*""#,
-        "client streaming",
+        r#"get: "/v1/x""#,
+        "`GET /v1/x`: a client-streaming method needs a `body` (the stream of request messages)",
     );
 }
 
 #[test]
-fn bidi_streaming() {
+fn bidi_streaming_without_body() {
     case(
         "bidi_stream",
         "stream Req) returns (stream Req",
-        r#"post: "/v1/x" body: "*""#,
-        "bidirectional streaming",
+        r#"post: "/v1/x""#,
+        "`POST /v1/x`: a client-streaming method needs a `body` (the stream of request messages)",
     );
 }
 

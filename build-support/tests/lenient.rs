@@ -21,7 +21,8 @@ fn write(case: &str, files: &[(&str, &str)]) -> Generator {
     Generator::new().proto_dir(&dir)
 }
 
-/// A service with one good method and one of every kind of binding the gateway cannot serve.
+/// A service with good methods (unary, client and bidirectional streaming) and bindings the
+/// gateway cannot serve.
 const MIXED: &str = r#"syntax = "proto3";
 package mixed.v1;
 import "google/api/annotations.proto";
@@ -64,8 +65,9 @@ fn lenient_mode_leaves_out_what_cannot_be_served_and_says_why() {
         .openapi_out("unused")
         .generate()
         .expect("lenient mode generates the rest");
-    // `Good`: its rule and the POST binding; the repeated path field is left out.
-    assert_eq!(output.routes, 2);
+    // `Good`: its rule and the POST binding (the repeated path field is left out); `Upload`'s
+    // two bindings and `Chat`'s one: streamed requests are served.
+    assert_eq!(output.routes, 5);
     let summary: Vec<(WarningKind, &str, usize)> = output
         .warnings
         .iter()
@@ -75,8 +77,6 @@ fn lenient_mode_leaves_out_what_cannot_be_served_and_says_why() {
         summary,
         vec![
             (WarningKind::InvalidBinding, "Good", 1),
-            (WarningKind::UnsupportedStreaming, "Upload", 2),
-            (WarningKind::UnsupportedStreaming, "Chat", 1),
             (WarningKind::InvalidBinding, "BadTemplate", 1),
         ]
     );
@@ -94,13 +94,7 @@ fn lenient_mode_leaves_out_what_cannot_be_served_and_says_why() {
         assert!(text.contains("left out"), "{text}");
     }
     assert!(output.warnings[0].message.contains("`tags`"));
-    assert!(output.warnings[1].message.contains("client streaming"));
-    assert!(
-        output.warnings[2]
-            .message
-            .contains("bidirectional streaming")
-    );
-    assert!(output.warnings[3].message.contains("invalid path template"));
+    assert!(output.warnings[1].message.contains("invalid path template"));
     // The document has exactly what is served.
     let json = output
         .files
@@ -109,7 +103,10 @@ fn lenient_mode_leaves_out_what_cannot_be_served_and_says_why() {
         .expect("openapi.json");
     let doc: serde_json::Value = serde_json::from_slice(&json.contents).expect("JSON");
     let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
-    assert_eq!(paths, ["/v1/good", "/v1/good/{id}"]);
+    assert_eq!(
+        paths,
+        ["/v1/chat", "/v1/good", "/v1/good/{id}", "/v1/upload"]
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! name's channel follows Consul's passing instances). Callers only ever see
 //! [`Discovery::channel`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::consul::{ConsulClient, WatchOptions, WatchStatus, spawn_watch};
+use crate::failover::Instances;
 
 /// Discovery failures. These are configuration problems, reported at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,17 @@ impl Discovery {
         }
     }
 
+    /// The instances behind [`Discovery::channel`]'s channel for `service`: run calls through
+    /// [`Instances::call`] so that a call that never reached an instance is retried on another
+    /// and a dead instance leaves the balancer at its first refused connection (the rule is in
+    /// [`crate::failover`]).
+    pub fn instances(&self, service: &str) -> Result<Instances, DiscoveryError> {
+        match self {
+            Self::Static(table) => table.instances(service),
+            Self::Consul(consul) => Ok(consul.instances(service)),
+        }
+    }
+
     /// The live status of `service`'s watch (Consul), to tell "no healthy instance" apart from
     /// "slow instance" without waiting for a deadline; `None` for static discovery, whose
     /// addresses are fixed.
@@ -98,8 +110,8 @@ pub struct ConsulDiscovery {
     inner: Arc<ConsulInner>,
 }
 
-/// One started watch: its channel and the status it publishes.
-type Watch = (Channel, watch::Receiver<WatchStatus>);
+/// One started watch: its channel, the instances behind it and the status it publishes.
+type Watch = (Channel, Instances, watch::Receiver<WatchStatus>);
 
 #[derive(Debug)]
 struct ConsulInner {
@@ -131,9 +143,14 @@ impl ConsulDiscovery {
         self.watch(service).0
     }
 
+    /// The instances behind `service`'s channel (starting its watch on first use).
+    pub fn instances(&self, service: &str) -> Instances {
+        self.watch(service).1
+    }
+
     /// The status of `service`'s watch (starting it on first use), to wait for changes.
     pub fn watch_status(&self, service: &str) -> watch::Receiver<WatchStatus> {
-        self.watch(service).1
+        self.watch(service).2
     }
 
     /// The status of every watch started so far.
@@ -145,7 +162,7 @@ impl ConsulDiscovery {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut all: Vec<WatchStatus> = watches
             .values()
-            .map(|(_, status)| status.borrow().clone())
+            .map(|(_, _, status)| status.borrow().clone())
             .collect();
         all.sort_by(|a, b| a.service.cmp(&b.service));
         all
@@ -174,7 +191,7 @@ impl ConsulDiscovery {
 /// Static discovery: one balanced, lazily connecting channel per configured name.
 #[derive(Debug, Clone)]
 pub struct StaticDiscovery {
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, (Channel, Instances)>,
 }
 
 impl StaticDiscovery {
@@ -197,23 +214,43 @@ impl StaticDiscovery {
                 .map(|address| {
                     let address = address.into();
                     Endpoint::from_shared(address.clone())
-                        .map(|endpoint| endpoint.connect_timeout(options.connect_timeout))
+                        .map(|endpoint| {
+                            (
+                                address.clone(),
+                                endpoint.connect_timeout(options.connect_timeout),
+                            )
+                        })
                         .map_err(|source| DiscoveryError::InvalidAddress {
                             service: name.clone(),
                             address,
                             source,
                         })
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
             if endpoints.is_empty() {
                 return Err(DiscoveryError::NoAddresses(name));
             }
-            channels.insert(name, Channel::balance_list(endpoints.into_iter()));
+            // Room for every address now and for ejections and re-admissions later.
+            let (channel, changes) =
+                Channel::balance_channel::<String>(endpoints.len().saturating_mul(2).max(64));
+            let instances = Instances::fixed(&name, changes, options.connect_timeout, endpoints)
+                .map_err(|_| DiscoveryError::NoAddresses(name.clone()))?;
+            channels.insert(name, (channel, instances));
         }
         Ok(Self { channels })
     }
 
     fn channel(&self, service: &str) -> Result<Channel, DiscoveryError> {
+        self.instances_and_channel(service)
+            .map(|(channel, _)| channel)
+    }
+
+    fn instances(&self, service: &str) -> Result<Instances, DiscoveryError> {
+        self.instances_and_channel(service)
+            .map(|(_, instances)| instances)
+    }
+
+    fn instances_and_channel(&self, service: &str) -> Result<(Channel, Instances), DiscoveryError> {
         self.channels
             .get(service)
             .cloned()

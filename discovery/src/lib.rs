@@ -10,6 +10,8 @@
 mod args;
 mod channel;
 
+pub mod failover;
+
 pub mod consul;
 
 pub use args::{AdvertiseArgs, ConsulArgs};
@@ -17,3 +19,4 @@ pub use channel::{
     ChannelOptions, ConsulDiscovery, Discovery, DiscoveryError, StaticDiscovery, split_addresses,
 };
 pub use consul::{ConsulClient, ConsulError, Registration, RegistrationHandle};
+pub use failover::{Instances, Retry};

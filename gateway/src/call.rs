@@ -3,12 +3,15 @@
 //! request's forwarded metadata and the deadline attached, readiness awaited, the whole bounded by the
 //! request's deadline, and a failed call mapped to a [`GatewayError`] in one place.
 //!
-//! Only the last step, which tonic method sends the message, differs between the kinds of call.
+//! Only the last step, which tonic method sends the message (or the stream of messages of a
+//! client or bidirectional stream), differs between the kinds of call.
 
 use std::future::Future;
 
+use futures::Stream;
 use http::uri::PathAndQuery;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
+use tonic::CancellationHandle;
 use tonic::Streaming;
 use tonic::client::Grpc;
 use tonic::metadata::MetadataMap;
@@ -19,6 +22,7 @@ use crate::error::GatewayError;
 use crate::metadata::Deadline;
 use crate::route::{CompiledPart, CompiledRoute};
 use crate::upstream::Upstream;
+use discovery::Retry;
 
 /// Largest upstream response message accepted (tonic's default of 4 MB is below what a 4 MiB
 /// JSON body can round-trip to).
@@ -32,6 +36,10 @@ pub(crate) struct Call<'a> {
     service: &'static str,
     path: &'a PathAndQuery,
     output: &'a MessageDescriptor,
+    /// Which failures a unary or server-streaming call is retried on another instance after:
+    /// a GET (safe by HTTP's rules, and a `get`/`list` by AIP-131/132) also after a lost
+    /// connection; everything else only when it was never sent.
+    retry: Retry,
 }
 
 impl<'a> Call<'a> {
@@ -42,6 +50,11 @@ impl<'a> Call<'a> {
             service: &route.spec.grpc_service,
             path: &route.grpc_path,
             output: &route.output,
+            retry: if route.spec.http_method.eq_ignore_ascii_case("GET") {
+                Retry::Idempotent
+            } else {
+                Retry::NeverSent
+            },
         }
     }
 
@@ -52,6 +65,7 @@ impl<'a> Call<'a> {
             service: &part.spec.grpc_service,
             path: &part.grpc_path,
             output: &part.output,
+            retry: Retry::NeverSent,
         }
     }
 
@@ -62,7 +76,7 @@ impl<'a> Call<'a> {
         metadata: MetadataMap,
         deadline: &Deadline<'_>,
     ) -> Result<tonic::Response<DynamicMessage>, GatewayError> {
-        self.send(
+        self.send_replayable(
             message,
             metadata,
             deadline,
@@ -80,12 +94,64 @@ impl<'a> Call<'a> {
         metadata: MetadataMap,
         deadline: &Deadline<'_>,
     ) -> Result<tonic::Response<Streaming<DynamicMessage>>, GatewayError> {
-        self.send(
+        self.send_replayable(
             message,
             metadata,
             deadline,
             |mut grpc, request, path, codec| async move {
                 grpc.server_streaming(request, path, codec).await
+            },
+        )
+        .await
+    }
+
+    /// A client-streaming call: `messages` are sent as they come (the stream ending closes the
+    /// request), one message back. `cancel` aborts the call with RST_STREAM, so that an upstream
+    /// never takes a stream cut short (say, at a malformed message) for a complete one.
+    pub(crate) async fn client_streaming<S>(
+        self,
+        messages: S,
+        cancel: CancellationHandle,
+        metadata: MetadataMap,
+        deadline: &Deadline<'_>,
+    ) -> Result<tonic::Response<DynamicMessage>, GatewayError>
+    where
+        S: Stream<Item = DynamicMessage> + Send + 'static,
+    {
+        let placeholder = DynamicMessage::new(self.output.clone());
+        self.send(
+            placeholder,
+            metadata,
+            deadline,
+            |mut grpc, request, path, codec| async move {
+                grpc.client_streaming(streaming_request(request, messages, cancel), path, codec)
+                    .await
+            },
+        )
+        .await
+    }
+
+    /// A bidirectional call: `messages` are sent as they come while the response streams back.
+    /// The deadline bounds the wait for the response to start, as for [`Self::server_streaming`];
+    /// `cancel` as for [`Self::client_streaming`].
+    pub(crate) async fn bidi_streaming<S>(
+        self,
+        messages: S,
+        cancel: CancellationHandle,
+        metadata: MetadataMap,
+        deadline: &Deadline<'_>,
+    ) -> Result<tonic::Response<Streaming<DynamicMessage>>, GatewayError>
+    where
+        S: Stream<Item = DynamicMessage> + Send + 'static,
+    {
+        let placeholder = DynamicMessage::new(self.output.clone());
+        self.send(
+            placeholder,
+            metadata,
+            deadline,
+            |mut grpc, request, path, codec| async move {
+                grpc.streaming(streaming_request(request, messages, cancel), path, codec)
+                    .await
             },
         )
         .await
@@ -125,6 +191,66 @@ impl<'a> Call<'a> {
             .await
             .map_err(|_| GatewayError::DeadlineExceeded(deadline.budget()))?
     }
+}
+
+impl Call<'_> {
+    /// The call path of a call whose one request message can be sent again: each attempt
+    /// rebuilds the request (metadata, what is left of the deadline) and goes through the
+    /// upstream's failover ([`discovery::Instances::call`]), which tries another instance when
+    /// the request never reached one, or, for a GET, when its connection was lost. The
+    /// deadline bounds every attempt together.
+    async fn send_replayable<T, F, Fut>(
+        self,
+        message: DynamicMessage,
+        metadata: MetadataMap,
+        deadline: &Deadline<'_>,
+        rpc: F,
+    ) -> Result<tonic::Response<T>, GatewayError>
+    where
+        F: Fn(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let upstream = self
+            .upstream
+            .ok_or_else(|| GatewayError::UpstreamUnavailable(self.service.to_owned()))?;
+        let channel = upstream.channel_for_call(self.service)?;
+        let attempt = || {
+            let mut request = tonic::Request::new(message.clone());
+            *request.metadata_mut() = metadata.clone();
+            deadline.apply(&mut request);
+            let mut grpc =
+                Grpc::new(channel.clone()).max_decoding_message_size(MAX_RESPONSE_MESSAGE);
+            let codec = DynamicCodec::new(self.output.clone());
+            let rpc = &rpc;
+            async move {
+                grpc.ready()
+                    .await
+                    .map_err(|err| tonic::Status::from_error(err.into()))?;
+                rpc(grpc, request, self.path.clone(), codec).await
+            }
+        };
+        let work = async {
+            upstream
+                .call(self.retry, attempt)
+                .await
+                .map_err(|status| upstream_error(self.service, self.output, status, deadline))
+        };
+        tokio::time::timeout(deadline.remaining(), work)
+            .await
+            .map_err(|_| GatewayError::DeadlineExceeded(deadline.budget()))?
+    }
+}
+
+/// The prepared unary `request` (metadata and deadline set by [`Call::send`]) carrying
+/// `messages` instead of its placeholder message, cancellable through `cancel`.
+fn streaming_request<S>(
+    request: tonic::Request<DynamicMessage>,
+    messages: S,
+    cancel: CancellationHandle,
+) -> tonic::Request<S> {
+    let mut request = request.map(|_placeholder| messages);
+    request.extensions_mut().insert(cancel);
+    request
 }
 
 /// Maps a failed call: transport failures (no answer from the upstream) are 503; an upstream

@@ -7,15 +7,18 @@
 //! metadata), [`crate::call`] (the upstream call path), [`crate::compose`] (composite routes)
 //! and [`crate::error`] (every failure, mapped once to HTTP).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures::StreamExt;
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost_reflect::DynamicMessage;
+use tonic::Streaming;
 use tonic::metadata::MetadataMap;
 
 use crate::call::Call;
@@ -23,9 +26,10 @@ use crate::compose;
 use crate::error::GatewayError;
 use crate::matcher::{MatchOutcome, Matcher};
 use crate::metadata::{DefaultTimeout, Forwarding, copy_metadata};
-use crate::route::CompiledRoute;
-use crate::transcode::request::build_request;
+use crate::route::{CompiledRoute, RawBody};
+use crate::transcode::request::{build_raw_request, build_request};
 use crate::transcode::response::ResponseEncoder;
+use crate::transcode::stream::MessageReader;
 
 /// The compiled table and the per-request settings, shared by every request.
 #[derive(Debug)]
@@ -55,9 +59,14 @@ pub(crate) async fn handle(State(gateway): State<Arc<Gateway>>, request: Request
 /// A 200 answer: `body` as `content_type`, with the upstream response `metadata` as
 /// `Grpc-Metadata-*` headers.
 fn ok_response(content_type: &'static str, body: Body, metadata: &[MetadataMap]) -> Response {
+    ok_response_as(HeaderValue::from_static(content_type), body, metadata)
+}
+
+/// [`ok_response`] with a content type chosen at run time (a `google.api.HttpBody`'s).
+fn ok_response_as(content_type: HeaderValue, body: Body, metadata: &[MetadataMap]) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_TYPE, content_type);
     for metadata in metadata {
         copy_metadata(metadata, headers);
     }
@@ -87,13 +96,22 @@ impl Gateway {
         }
     }
 
-    /// The JSON answer for a response `message` of `route`.
+    /// The JSON answer for a response `message` of `route` (its raw bytes when it is a
+    /// `google.api.HttpBody`).
     fn json_response(
         &self,
         route: &CompiledRoute,
         message: &DynamicMessage,
         metadata: &[MetadataMap],
     ) -> Result<Response, GatewayError> {
+        if let Some(raw) = &route.raw_response {
+            let (content_type, data) = raw.parts(message);
+            return Ok(ok_response_as(
+                raw_content_type(&content_type),
+                Body::from(data),
+                metadata,
+            ));
+        }
         let body = self.encoder.encode(message, route.response_body.as_ref())?;
         Ok(ok_response("application/json", Body::from(body), metadata))
     }
@@ -119,8 +137,23 @@ impl Gateway {
                 });
             }
         };
+        if route.spec.client_streaming {
+            return self
+                .serve_client_stream(route, &segments, &parts, body)
+                .await;
+        }
         let body = self.read_body(&parts.headers, body).await?;
-        let message = build_request(route, &segments, parts.uri.query(), &body)?;
+        let message = match &route.raw_request {
+            Some(raw) => build_raw_request(
+                route,
+                raw,
+                &segments,
+                parts.uri.query(),
+                request_content_type(&parts.headers),
+                body,
+            )?,
+            None => build_request(route, &segments, parts.uri.query(), &body)?,
+        };
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
@@ -137,6 +170,9 @@ impl Gateway {
                 .server_streaming(message, forwarded, &deadline)
                 .await?
                 .into_parts();
+            if let Some(raw) = &route.raw_response {
+                return raw_stream_response(raw.clone(), stream, metadata).await;
+            }
             let body = self
                 .encoder
                 .encode_stream(stream, route.response_body.clone());
@@ -148,4 +184,194 @@ impl Gateway {
             .into_parts();
         self.json_response(route, &message, &[metadata])
     }
+
+    /// A client-streaming or bidirectional route: the body's messages go upstream one by one as
+    /// they arrive ([`feed`]). A client stream is answered like a unary call once the upstream
+    /// answers; a bidirectional one starts answering (newline-delimited JSON) as soon as the
+    /// upstream does, while the request body is still coming.
+    ///
+    /// A message that does not parse stops the stream: nothing after it is sent, the upstream
+    /// call is cancelled (RST_STREAM, so the upstream never sees a complete stream) and the
+    /// answer is a 400 naming the message (for a bidirectional stream whose answer has begun,
+    /// its last line).
+    async fn serve_client_stream(
+        &self,
+        route: &CompiledRoute,
+        segments: &[&str],
+        parts: &Parts,
+        body: Body,
+    ) -> Result<Response, GatewayError> {
+        let headers = &parts.headers;
+        let deadline = self.timeout.deadline(headers);
+        let forwarded = self.forwarding.metadata(headers);
+        let reader = MessageReader::new(headers, body, self.body_limit);
+        // One message in flight: the next is read from the client only once the upstream took
+        // this one, so a fast client cannot make the gateway hold its stream.
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<DynamicMessage>(1);
+        let messages = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let cancel = tonic::Request::new(()).cancellation_handle();
+        let failure = Arc::new(Mutex::new(None::<GatewayError>));
+        let source = Source {
+            route: route.clone(),
+            segments: segments.iter().map(|s| (*s).to_owned()).collect(),
+            query: parts.uri.query().map(str::to_owned),
+            content_type: request_content_type(headers).to_owned(),
+        };
+        let feeding = {
+            let (cancel, failure) = (cancel.clone(), failure.clone());
+            async move {
+                if let Err(error) = feed(source, reader, sender).await {
+                    if let Ok(mut slot) = failure.lock() {
+                        *slot = Some(error);
+                    }
+                    cancel.cancel();
+                }
+            }
+        };
+        let call = Call::to_route(route);
+        if route.spec.server_streaming {
+            tokio::spawn(feeding);
+            let started = call
+                .bidi_streaming(messages, cancel, forwarded, &deadline)
+                .await;
+            if let Some(error) = take(&failure) {
+                return Err(error);
+            }
+            let (metadata, stream, _) = started?.into_parts();
+            let results = stream.map(move |item| {
+                item.map_err(|status| {
+                    take(&failure).unwrap_or_else(|| GatewayError::upstream(status, None))
+                })
+            });
+            let body = self
+                .encoder
+                .encode_results(results, route.response_body.clone());
+            return Ok(ok_response("application/x-ndjson", body, &[metadata]));
+        }
+        let answer = call.client_streaming(messages, cancel, forwarded, &deadline);
+        tokio::pin!(answer);
+        tokio::pin!(feeding);
+        let answer = tokio::select! {
+            // The upstream answered before the body ended: the rest of the body is not needed.
+            answer = &mut answer => answer,
+            () = &mut feeding => match take(&failure) {
+                Some(error) => return Err(error),
+                None => answer.await,
+            },
+        };
+        if let Some(error) = take(&failure) {
+            return Err(error);
+        }
+        let (metadata, message, _) = answer?.into_parts();
+        self.json_response(route, &message, &[metadata])
+    }
+}
+
+/// What every message of a client stream takes from the request besides its own JSON: the
+/// route, the path and the query (applied to each message, as for a unary call) and the
+/// content type (for `google.api.HttpBody` messages).
+struct Source {
+    route: CompiledRoute,
+    segments: Vec<String>,
+    query: Option<String>,
+    content_type: String,
+}
+
+/// Reads the client stream's messages from `reader` and hands each to `sender` (the upstream
+/// call's request stream) as soon as it is complete. Ends when the body does (closing the
+/// request stream) or when the call is over; the first message that does not parse is the
+/// error, named by its line or element.
+async fn feed(
+    source: Source,
+    mut reader: MessageReader,
+    sender: tokio::sync::mpsc::Sender<DynamicMessage>,
+) -> Result<(), GatewayError> {
+    let Source {
+        route,
+        segments,
+        query,
+        content_type,
+    } = source;
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let query = query.as_deref();
+    loop {
+        let message = match &route.raw_request {
+            // A stream of `google.api.HttpBody`: one message per chunk of the body.
+            Some(raw) => match reader.next_chunk().await? {
+                Some(chunk) => {
+                    build_raw_request(&route, raw, &segments, query, &content_type, chunk)?
+                }
+                None => return Ok(()),
+            },
+            None => match reader.next().await? {
+                Some((number, json)) => {
+                    build_request(&route, &segments, query, &json).map_err(|error| match error {
+                        GatewayError::BadRequest(message) => {
+                            GatewayError::BadRequest(format!("{}: {message}", reader.name(number)))
+                        }
+                        other => other,
+                    })?
+                }
+                None => return Ok(()),
+            },
+        };
+        if sender.send(message).await.is_err() {
+            // The call is over (answered or failed): nothing more to send.
+            return Ok(());
+        }
+    }
+}
+
+/// Takes the error a client stream's reader left, if any.
+fn take(failure: &Mutex<Option<GatewayError>>) -> Option<GatewayError> {
+    failure.lock().ok().and_then(|mut slot| slot.take())
+}
+
+/// The request's Content-Type, empty when it has none (what a `google.api.HttpBody` gets).
+fn request_content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// The Content-Type of a raw answer: the `google.api.HttpBody`'s, or
+/// `application/octet-stream` when it sets none (or one that is no valid header value).
+fn raw_content_type(content_type: &str) -> HeaderValue {
+    HeaderValue::from_str(content_type)
+        .ok()
+        .filter(|_| !content_type.is_empty())
+        .unwrap_or_else(|| HeaderValue::from_static("application/octet-stream"))
+}
+
+/// A server stream of `google.api.HttpBody`: each message's `data` in turn, with the first
+/// message's `content_type` as the Content-Type (so the answer waits for the first message). A
+/// failure after that can only cut the body short.
+async fn raw_stream_response(
+    raw: RawBody,
+    mut stream: Streaming<DynamicMessage>,
+    metadata: MetadataMap,
+) -> Result<Response, GatewayError> {
+    let first = stream
+        .message()
+        .await
+        .map_err(|status| GatewayError::upstream(status, None))?;
+    let (content_type, data) = first
+        .as_ref()
+        .map(|message| raw.parts(message))
+        .unwrap_or_default();
+    let rest = stream.map(move |item| match item {
+        Ok(message) => Ok(raw.parts(&message).1),
+        Err(status) => {
+            let error = GatewayError::upstream(status, None);
+            tracing::warn!(%error, "stream failed");
+            Err(error)
+        }
+    });
+    let body = Body::from_stream(futures::stream::once(async move { Ok(data) }).chain(rest));
+    Ok(ok_response_as(
+        raw_content_type(&content_type),
+        body,
+        &[metadata],
+    ))
 }

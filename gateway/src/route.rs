@@ -72,6 +72,82 @@ fn auto_update_mask(
     }
 }
 
+/// The name of `google.api.HttpBody`, the message that carries a raw HTTP body.
+pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
+
+/// A `google.api.HttpBody` in a request or response: where it is, and its two fields.
+#[derive(Debug, Clone)]
+pub(crate) struct RawBody {
+    /// The top-level field holding it; `None` when it is the whole message.
+    pub field: Option<FieldDescriptor>,
+    /// The HttpBody message type.
+    pub message: MessageDescriptor,
+    /// `content_type`: the HTTP Content-Type.
+    pub content_type: FieldDescriptor,
+    /// `data`: the raw bytes.
+    pub data: FieldDescriptor,
+}
+
+impl RawBody {
+    /// `Some` when `message` is a `google.api.HttpBody` (with the field `field` of its parent
+    /// holding it, if any).
+    fn of(message: &MessageDescriptor, field: Option<&FieldDescriptor>) -> Option<RawBody> {
+        if message.full_name() != HTTP_BODY || field.is_some_and(|f| f.is_list() || f.is_map()) {
+            return None;
+        }
+        Some(RawBody {
+            field: field.cloned(),
+            message: message.clone(),
+            content_type: message.get_field_by_name("content_type")?,
+            data: message.get_field_by_name("data")?,
+        })
+    }
+
+    /// The HttpBody inside `parent` (or `parent` itself), `None` when unset.
+    pub(crate) fn find<'m>(&self, parent: &'m DynamicMessage) -> Option<&'m DynamicMessage> {
+        match &self.field {
+            None => Some(parent),
+            Some(field) if parent.has_field(field) => match parent.get_field(field) {
+                std::borrow::Cow::Borrowed(Value::Message(inner)) => Some(inner),
+                _ => None,
+            },
+            Some(_) => None,
+        }
+    }
+
+    /// The HttpBody's `content_type` and `data` (empty when unset).
+    pub(crate) fn parts(&self, parent: &DynamicMessage) -> (String, bytes::Bytes) {
+        let Some(body) = self.find(parent) else {
+            return (String::new(), bytes::Bytes::new());
+        };
+        let content_type = match body.get_field(&self.content_type).as_ref() {
+            Value::String(s) => s.clone(),
+            _ => String::new(),
+        };
+        let data = match body.get_field(&self.data).as_ref() {
+            Value::Bytes(b) => b.clone(),
+            _ => bytes::Bytes::new(),
+        };
+        (content_type, data)
+    }
+
+    /// Puts `data` and `content_type` into `message` (in the field, or the message itself).
+    pub(crate) fn fill(
+        &self,
+        message: &mut DynamicMessage,
+        content_type: &str,
+        data: bytes::Bytes,
+    ) {
+        let mut body = DynamicMessage::new(self.message.clone());
+        body.set_field(&self.content_type, Value::String(content_type.to_owned()));
+        body.set_field(&self.data, Value::Bytes(data));
+        match &self.field {
+            None => *message = body,
+            Some(field) => message.set_field(field, Value::Message(body)),
+        }
+    }
+}
+
 /// One route of the table, ready to serve.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledRoute {
@@ -92,6 +168,12 @@ pub(crate) struct CompiledRoute {
     /// PATCH with a body field and an `update_mask`: filled from the body's keys when the
     /// client sends no mask (as grpc-gateway does).
     pub update_mask: Option<AutoUpdateMask>,
+    /// The request body is raw bytes: the request (`body: "*"`) or its `body` field is a
+    /// `google.api.HttpBody`.
+    pub raw_request: Option<RawBody>,
+    /// The response body is raw bytes: the response (or its `response_body` field) is a
+    /// `google.api.HttpBody`.
+    pub raw_response: Option<RawBody>,
     /// The gRPC method path.
     pub grpc_path: http::uri::PathAndQuery,
     /// The upstream channel, `None` when no upstream is configured for the service (and always
@@ -445,6 +527,21 @@ pub(crate) fn compile_route(
             })
         })
         .transpose()?;
+    let raw_request = match &body {
+        CompiledBody::None => None,
+        CompiledBody::Whole => RawBody::of(&input, None),
+        CompiledBody::Field(field) => match field.kind() {
+            Kind::Message(message) => RawBody::of(&message, Some(field)),
+            _ => None,
+        },
+    };
+    let raw_response = match &response_body {
+        None => RawBody::of(&output, None),
+        Some(field) => match field.kind() {
+            Kind::Message(message) => RawBody::of(&message, Some(field)),
+            _ => None,
+        },
+    };
     let grpc_path = http::uri::PathAndQuery::try_from(&*spec.grpc_path)
         .map_err(|e| routes_error(spec, format!("invalid gRPC path {}: {e}", spec.grpc_path)))?;
     let update_mask = auto_update_mask(spec, &input, &body);
@@ -473,6 +570,8 @@ pub(crate) fn compile_route(
         body,
         bound,
         response_body,
+        raw_request,
+        raw_response,
         grpc_path,
         upstream,
     })

@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use discovery::Discovery;
 use discovery::consul::WatchStatus;
+use discovery::{Discovery, Instances, Retry};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
@@ -79,6 +79,10 @@ impl std::str::FromStr for UpstreamSpec {
 pub struct Upstream {
     channel: Channel,
     instances: Option<watch::Receiver<WatchStatus>>,
+    /// The instances behind a discovered channel: a call that never reached one is retried on
+    /// another, and a dead one leaves the balancer at its first refused connection. `None` for
+    /// a plain channel, which has one address and nowhere else to go.
+    failover: Option<Instances>,
 }
 
 impl Upstream {
@@ -87,6 +91,24 @@ impl Upstream {
         Self {
             channel,
             instances: None,
+            failover: None,
+        }
+    }
+
+    /// Runs one call's `attempt`s under the failover rule ([`discovery::failover`]): retried on
+    /// another instance as `retry` allows. A plain channel makes one attempt.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        retry: Retry,
+        mut attempt: F,
+    ) -> Result<T, tonic::Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        match &self.failover {
+            Some(instances) => instances.call(retry, attempt).await,
+            None => attempt().await,
         }
     }
 
@@ -170,6 +192,7 @@ impl Upstreams {
         let upstream = Upstream {
             channel,
             instances: discovery.watch_status(name),
+            failover: discovery.instances(name).ok(),
         };
         self.channels.insert(service.into(), upstream);
         self.discovery = Some(discovery.clone());

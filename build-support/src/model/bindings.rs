@@ -107,20 +107,6 @@ impl Context {
                 return Ok(None);
             }
         };
-        if method.is_client_streaming() {
-            let what = if method.is_server_streaming() {
-                "bidirectional streaming methods cannot be transcoded to REST"
-            } else {
-                "client streaming methods cannot be transcoded to REST"
-            };
-            note(
-                WarningKind::UnsupportedStreaming,
-                what.to_owned(),
-                &method_left_out,
-                declared,
-            )?;
-            return Ok(None);
-        }
         let Some(rule) = raw_rule else {
             note(
                 WarningKind::InvalidBinding,
@@ -190,7 +176,10 @@ impl Context {
             } else {
                 format!("{prefix}_{}_{i}", method.name())
             };
-            match self.binding(&input, &output, rule, operation_id) {
+            match self
+                .binding(&input, &output, rule, operation_id)
+                .and_then(|binding| streamed_body(method, binding))
+            {
                 Ok(binding) => {
                     if let Some(message) = inner_double_wildcard(&binding) {
                         note(WarningKind::InnerDoubleWildcard, message, "", 0)?;
@@ -216,6 +205,7 @@ impl Context {
             description: self
                 .comments
                 .get(method.parent_file().name(), method.path()),
+            client_streaming: method.is_client_streaming(),
             server_streaming: method.is_server_streaming(),
             bindings,
             compose,
@@ -461,4 +451,16 @@ fn inner_double_wildcard(binding: &Binding) -> Option<String> {
             binding.http_method, binding.template
         )
     })
+}
+
+/// A client-streaming method's binding as it is, when it has a body to carry the stream of
+/// request messages; without one (`body` unset) no request could send any message.
+fn streamed_body(method: &MethodDescriptor, binding: Binding) -> Result<Binding, String> {
+    if method.is_client_streaming() && binding.body == Body::None {
+        return Err(format!(
+            "`{} {}`: a client-streaming method needs a `body` (the stream of request messages)",
+            binding.http_method, binding.template
+        ));
+    }
+    Ok(binding)
 }

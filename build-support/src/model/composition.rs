@@ -80,6 +80,9 @@ impl Context {
         if method.is_server_streaming() {
             return Err(format!("a `({COMPOSE})` method cannot stream its response"));
         }
+        if method.is_client_streaming() {
+            return Err(format!("a `({COMPOSE})` method cannot stream its request"));
+        }
         let Value::Message(composition) = value else {
             return Err(format!("`({COMPOSE})` is not a gateway.v1.Composition"));
         };

@@ -84,9 +84,6 @@ pub enum WarningKind {
     /// Left out (lenient mode): the same HTTP method and path as an earlier binding, so no
     /// request could tell the two apart.
     DuplicateRoute,
-    /// Left out (lenient mode): a client- or bidirectional-streaming method, which the gateway
-    /// does not serve.
-    UnsupportedStreaming,
     /// Left out (lenient mode): a binding (or a whole method) that breaks the HttpRule rules.
     InvalidBinding,
 }
@@ -97,7 +94,6 @@ impl WarningKind {
         match self {
             WarningKind::InnerDoubleWildcard => "inner-double-wildcard",
             WarningKind::DuplicateRoute => "duplicate-route",
-            WarningKind::UnsupportedStreaming => "unsupported-streaming",
             WarningKind::InvalidBinding => "invalid-binding",
         }
     }
@@ -139,6 +135,8 @@ pub struct Method {
     pub output_type: String,
     /// The proto comment.
     pub description: Option<String>,
+    /// Requests are streamed: the HTTP body is a sequence of JSON messages.
+    pub client_streaming: bool,
     /// Responses are streamed.
     pub server_streaming: bool,
     /// The rule itself first, then its additional bindings.

@@ -3,15 +3,15 @@
 //! insert/remove events for a balanced tonic channel, so clients holding the channel never
 //! rebuild. When Consul is unreachable the last known endpoints stay in place.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
-use tonic::transport::channel::Change;
+use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 
 use super::ConsulClient;
 use crate::channel::ChannelOptions;
+use crate::failover::Instances;
 
 /// How the watch polls Consul.
 #[derive(Debug, Clone, Copy)]
@@ -71,17 +71,18 @@ impl WatchStatus {
     }
 }
 
-/// Starts the watch for `service`: returns the balanced channel it feeds and the status it
-/// publishes. The task ends when every clone of the channel is dropped. Must run inside a
+/// Starts the watch for `service`: returns the balanced channel it feeds, the instances behind
+/// it (which also eject dead ones between Consul's checks) and the status it publishes. The task ends when every clone of the channel is dropped. Must run inside a
 /// tokio runtime.
 pub(crate) fn spawn_watch(
     client: ConsulClient,
     service: String,
     channel_options: ChannelOptions,
     options: WatchOptions,
-) -> (Channel, watch::Receiver<WatchStatus>) {
+) -> (Channel, Instances, watch::Receiver<WatchStatus>) {
     // Room for a whole change set (inserts and removes) without blocking the watch.
     let (channel, changes) = Channel::balance_channel::<String>(1024);
+    let instances = Instances::new(&service, changes, channel_options.connect_timeout);
     let (status_tx, status_rx) = watch::channel(WatchStatus {
         service: service.clone(),
         endpoints: BTreeSet::new(),
@@ -93,10 +94,10 @@ pub(crate) fn spawn_watch(
         service,
         channel_options,
         options,
-        changes,
+        instances.clone(),
         status_tx,
     ));
-    (channel, status_rx)
+    (channel, instances, status_rx)
 }
 
 async fn run(
@@ -104,7 +105,7 @@ async fn run(
     service: String,
     channel_options: ChannelOptions,
     options: WatchOptions,
-    changes: mpsc::Sender<Change<String, Endpoint>>,
+    instances: Instances,
     status: watch::Sender<WatchStatus>,
 ) {
     let mut index: Option<u64> = None;
@@ -112,7 +113,7 @@ async fn run(
     loop {
         let started = Instant::now();
         let answer = tokio::select! {
-            () = changes.closed() => {
+            () = instances.closed() => {
                 tracing::debug!(service, "channel dropped: stopping the Consul watch");
                 return;
             }
@@ -134,7 +135,8 @@ async fn run(
                 let wanted: BTreeSet<String> =
                     entries.iter().map(super::ServiceEntry::authority).collect();
                 let current = status.borrow().endpoints.clone();
-                if apply(&changes, &current, &wanted, channel_options)
+                if instances
+                    .update(endpoints(&wanted, channel_options))
                     .await
                     .is_err()
                 {
@@ -187,7 +189,7 @@ async fn run(
                     .saturating_mul(1 << exponent)
                     .min(options.max_backoff);
                 tokio::select! {
-                    () = changes.closed() => return,
+                    () = instances.closed() => return,
                     () = tokio::time::sleep(delay) => {}
                 }
             }
@@ -195,33 +197,16 @@ async fn run(
     }
 }
 
-/// Sends the removes and inserts that turn `current` into `wanted`. Fails only when the
-/// channel is gone.
-async fn apply(
-    changes: &mpsc::Sender<Change<String, Endpoint>>,
-    current: &BTreeSet<String>,
-    wanted: &BTreeSet<String>,
-    options: ChannelOptions,
-) -> Result<(), ()> {
-    for gone in current.difference(wanted) {
-        changes
-            .send(Change::Remove(gone.clone()))
-            .await
-            .map_err(|_| ())?;
-    }
-    for new in wanted.difference(current) {
-        match Endpoint::from_shared(format!("http://{new}")) {
-            Ok(endpoint) => changes
-                .send(Change::Insert(
-                    new.clone(),
-                    endpoint.connect_timeout(options.connect_timeout),
-                ))
-                .await
-                .map_err(|_| ())?,
+/// The endpoints for the `host:port` keys in `wanted`, skipping (and logging) invalid ones.
+fn endpoints(wanted: &BTreeSet<String>, options: ChannelOptions) -> BTreeMap<String, Endpoint> {
+    wanted
+        .iter()
+        .filter_map(|key| match Endpoint::from_shared(format!("http://{key}")) {
+            Ok(endpoint) => Some((key.clone(), endpoint.connect_timeout(options.connect_timeout))),
             Err(err) => {
-                tracing::warn!(endpoint = new, error = %err, "ignoring an invalid address from Consul")
+                tracing::warn!(endpoint = key, error = %err, "ignoring an invalid address from Consul");
+                None
             }
-        }
-    }
-    Ok(())
+        })
+        .collect()
 }

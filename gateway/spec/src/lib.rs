@@ -50,6 +50,11 @@ pub struct RouteSpec {
     pub body: BodySpec,
     /// The top-level response field that becomes the HTTP body; `None` for the whole message.
     pub response_body: Option<Text>,
+    /// The method streams requests: the HTTP body is a sequence of JSON messages
+    /// (newline-delimited JSON, or a JSON array), each sent upstream as one message as it
+    /// arrives, so that an upload need not fit in memory. With `server_streaming` as well the
+    /// method is bidirectional, and responses start before the request body ends.
+    pub client_streaming: bool,
     /// The method streams responses (sent as newline-delimited JSON).
     pub server_streaming: bool,
     /// `Some` for a composite method (`gateway.v1.compose`): the gateway answers it itself by

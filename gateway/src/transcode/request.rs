@@ -7,6 +7,7 @@
 //! strings, enums by name or number, bytes as base64, Timestamp/Duration/FieldMask/wrappers in
 //! their JSON forms).
 
+use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 use prost_reflect::{
     DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value,
@@ -14,7 +15,7 @@ use prost_reflect::{
 
 use crate::error::GatewayError;
 use crate::matcher::Alignment;
-use crate::route::{AutoUpdateMask, CompiledBody, CompiledRoute, is_scalar_like_message};
+use crate::route::{AutoUpdateMask, CompiledBody, CompiledRoute, RawBody, is_scalar_like_message};
 
 /// Options for every JSON deserialization: unknown fields are rejected (a typo in a body field
 /// name is a 400, not silently dropped), as protojson does by default.
@@ -407,6 +408,28 @@ pub(crate) fn build_request(
         && has_body
     {
         fill_update_mask(auto, body, &mut message)?;
+    }
+    Ok(message)
+}
+
+/// Builds the upstream request for a route whose body is a `google.api.HttpBody`
+/// ([`CompiledRoute::raw_request`]): the body bytes go into its `data` as they are and the
+/// request's `content_type` into its `content_type`; the path and the query as for JSON.
+pub(crate) fn build_raw_request(
+    route: &CompiledRoute,
+    raw: &RawBody,
+    segments: &[&str],
+    query: Option<&str>,
+    content_type: &str,
+    data: Bytes,
+) -> Result<DynamicMessage, GatewayError> {
+    let mut message = DynamicMessage::new(route.input.clone());
+    raw.fill(&mut message, content_type, data);
+    apply_path(route, segments, &mut message)?;
+    if !matches!(route.body, CompiledBody::Whole)
+        && let Some(query) = query
+    {
+        apply_query(route, query, &mut message)?;
     }
     Ok(message)
 }

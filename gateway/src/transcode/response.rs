@@ -9,7 +9,7 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, ReflectMessage, SerializeOptions, Value,
 };
@@ -99,13 +99,29 @@ impl ResponseEncoder {
         stream: Streaming<DynamicMessage>,
         response_body: Option<FieldDescriptor>,
     ) -> Body {
+        self.encode_results(
+            stream.map(|item| item.map_err(|status| GatewayError::upstream(status, None))),
+            response_body,
+        )
+    }
+
+    /// [`Self::encode_stream`] for a stream whose failures are already [`GatewayError`]s (a
+    /// bidirectional stream, which may fail on the request's side too).
+    pub(crate) fn encode_results<S>(
+        &self,
+        stream: S,
+        response_body: Option<FieldDescriptor>,
+    ) -> Body
+    where
+        S: Stream<Item = Result<DynamicMessage, GatewayError>> + Send + 'static,
+    {
         let encoder = self.clone();
         let lines = stream.map(move |item| {
             let mut line = match item {
                 Ok(message) => encoder
                     .encode(&message, response_body.as_ref())
                     .unwrap_or_else(|e| error_line(&e)),
-                Err(status) => error_line(&GatewayError::upstream(status, None)),
+                Err(error) => error_line(&error),
             };
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use gateway::spec::{BodySpec, List, PathParam, PathPattern, RouteSpec, Segment, Text};
 use gateway::{GatewayConfig, UpstreamSpec, Upstreams};
@@ -46,6 +47,7 @@ const ECHO: RouteSpec = RouteSpec {
     path_params: B(&[]),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -453,23 +455,62 @@ impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
             let mut grpc = tonic::server::Grpc::new(BytesCodec);
             let path = request.uri().path();
             let method = path.rsplit('/').next().unwrap_or_default().to_owned();
-            let streaming = path.ends_with("/EchoStream") || path.ends_with("/Stream");
-            let response = if streaming {
-                let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                    let (seen, flight, method) = (seen.clone(), flight.clone(), method.clone());
-                    async move {
-                        let response = echo(seen, flight, method, request).await?;
-                        let bytes = response.into_inner();
-                        let items = vec![Ok(bytes.clone()), Ok(bytes.clone()), Ok(bytes)];
-                        Ok::<_, Status>(tonic::Response::new(tokio_stream::iter(items)))
-                    }
-                });
-                grpc.server_streaming(service, request).await
-            } else {
-                let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                    echo(seen.clone(), flight.clone(), method.clone(), request)
-                });
-                grpc.unary(service, request).await
+            let streaming = matches!(method.as_str(), "EchoStream" | "Stream" | "RawStream");
+            let response = match method.as_str() {
+                // Client streaming: records every message as it arrives; answers with the last.
+                "Collect" => {
+                    let service = tower::service_fn(
+                        move |request: tonic::Request<tonic::Streaming<Bytes>>| {
+                            let seen = seen.clone();
+                            async move {
+                                let mut messages = request.into_inner();
+                                let mut last = Bytes::new();
+                                while let Some(message) = messages.message().await? {
+                                    seen.lock().expect("not poisoned").push(message.clone());
+                                    last = message;
+                                }
+                                Ok::<_, Status>(tonic::Response::new(last))
+                            }
+                        },
+                    );
+                    grpc.client_streaming(service, request).await
+                }
+                // Bidirectional: records and answers every message as it arrives.
+                "Chat" => {
+                    let service = tower::service_fn(
+                        move |request: tonic::Request<tonic::Streaming<Bytes>>| {
+                            let seen = seen.clone();
+                            async move {
+                                let answers = request.into_inner().map(move |item| {
+                                    if let Ok(message) = &item {
+                                        seen.lock().expect("not poisoned").push(message.clone());
+                                    }
+                                    item
+                                });
+                                Ok::<_, Status>(tonic::Response::new(answers))
+                            }
+                        },
+                    );
+                    grpc.streaming(service, request).await
+                }
+                _ if streaming => {
+                    let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                        let (seen, flight, method) = (seen.clone(), flight.clone(), method.clone());
+                        async move {
+                            let response = echo(seen, flight, method, request).await?;
+                            let bytes = response.into_inner();
+                            let items = vec![Ok(bytes.clone()), Ok(bytes.clone()), Ok(bytes)];
+                            Ok::<_, Status>(tonic::Response::new(tokio_stream::iter(items)))
+                        }
+                    });
+                    grpc.server_streaming(service, request).await
+                }
+                _ => {
+                    let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                        echo(seen.clone(), flight.clone(), method.clone(), request)
+                    });
+                    grpc.unary(service, request).await
+                }
             };
             Ok(response)
         })
@@ -678,6 +719,36 @@ impl TestApp {
         }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
+            .expect("valid request");
+        let response = self.client.request(request).await.expect("gateway answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body readable")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Sends raw `body` bytes as `content_type` and reads the whole response.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> TestResponse {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::copy_from_slice(body)))
             .expect("valid request");
         let response = self.client.request(request).await.expect("gateway answers");
         let status = response.status().as_u16();

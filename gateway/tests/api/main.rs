@@ -7,4 +7,5 @@ mod errors;
 mod headers;
 mod helpers;
 mod startup;
+mod streams;
 mod transcode;

@@ -30,6 +30,7 @@ const GOOD: RouteSpec = RouteSpec {
     }]),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };

@@ -8,14 +8,19 @@
 //! - retries with jittered exponential backoff, within the same deadline, of failures that are
 //!   the transport's (unreachable, reset, UNAVAILABLE) and never of answers. Every call made
 //!   here is safe to repeat: reads, and payments' Charge and Refund, which always carry their
-//!   idempotency key (the types require one), so a retried charge is never a second charge.
+//!   idempotency key (the types require one), so a retried charge is never a second charge;
+//! - within each attempt, failover between instances ([`discovery::Instances::call`] with
+//!   [`Retry::Idempotent`], since every call here is safe to repeat): a call that never reached
+//!   an instance, or lost its connection, is sent again at once to another instance, and the
+//!   dead one leaves the balancer. Losing one of two instances then costs neither a failed
+//!   call nor a step of the breaker.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use discovery::{Discovery, DiscoveryError};
+use discovery::{Discovery, DiscoveryError, Instances, Retry};
 use proto::payments::v1::payment_service_client::PaymentServiceClient;
 use proto::payments::v1::{
     Charge, ChargeOutcome, ChargeRequest, GetChargeRequest, Refund, RefundRequest,
@@ -72,21 +77,30 @@ pub enum ChargeResult {
     Declined(String),
 }
 
-/// One upstream: its client and its breaker.
+/// One upstream: its client, the instances behind the client's channel, and its breaker.
 #[derive(Debug, Clone)]
 struct Upstream<C> {
     service: &'static str,
     client: C,
+    instances: Instances,
     breaker: CircuitBreaker,
 }
 
 impl<C> Upstream<C> {
-    fn new(service: &'static str, client: C, breaker: BreakerConfig) -> Self {
-        Self {
+    /// The upstream `service` found through `discovery`, called through `client` built on its
+    /// channel.
+    fn new(
+        service: &'static str,
+        discovery: &Discovery,
+        client: impl FnOnce(Channel) -> C,
+        breaker: BreakerConfig,
+    ) -> Result<Self, DiscoveryError> {
+        Ok(Self {
             service,
-            client,
+            client: client(discovery.channel(service)?),
+            instances: discovery.instances(service)?,
             breaker: CircuitBreaker::new(service, breaker),
-        }
+        })
     }
 }
 
@@ -106,19 +120,22 @@ impl Upstreams {
         Ok(Self {
             users: Upstream::new(
                 USERS_SERVICE,
-                UserServiceClient::new(discovery.channel(USERS_SERVICE)?),
+                discovery,
+                UserServiceClient::new,
                 policy.breaker,
-            ),
+            )?,
             products: Upstream::new(
                 PRODUCTS_SERVICE,
-                ProductServiceClient::new(discovery.channel(PRODUCTS_SERVICE)?),
+                discovery,
+                ProductServiceClient::new,
                 policy.breaker,
-            ),
+            )?,
             payments: Upstream::new(
                 PAYMENTS_SERVICE,
-                PaymentServiceClient::new(discovery.channel(PAYMENTS_SERVICE)?),
+                discovery,
+                PaymentServiceClient::new,
                 policy.breaker,
-            ),
+            )?,
             policy,
         })
     }
@@ -274,7 +291,10 @@ impl Upstreams {
                 return Err(Failure::Timeout);
             }
             in_doubt.fetch_add(1, Ordering::SeqCst);
-            match tokio::time::timeout(left, rpc(upstream.client.clone(), left)).await {
+            let failover = upstream
+                .instances
+                .call(Retry::Idempotent, || rpc(upstream.client.clone(), left));
+            match tokio::time::timeout(left, failover).await {
                 Ok(Ok(response)) => {
                     in_doubt.fetch_sub(1, Ordering::SeqCst);
                     permit.success();

@@ -27,6 +27,11 @@ pub static ROUTES: &[RouteSpec] = &[
     ECHO_SERVICE_DELETE_2,
     ECHO_SERVICE_HEAD,
     ECHO_SERVICE_STREAM,
+    ECHO_SERVICE_COLLECT,
+    ECHO_SERVICE_CHAT,
+    ECHO_SERVICE_RAW,
+    ECHO_SERVICE_UPLOAD,
+    ECHO_SERVICE_RAW_STREAM,
     FAN_OUT_SERVICE_FAN_OUT,
 ];
 /// The encoded `FileDescriptorSet` (imports and source info included) the routes were
@@ -64,6 +69,7 @@ pub const ECHO_SERVICE_GET: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -102,6 +108,7 @@ pub const ECHO_SERVICE_GET_NESTED: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -139,6 +146,7 @@ pub const ECHO_SERVICE_GET_RESOURCE: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -174,6 +182,7 @@ pub const ECHO_SERVICE_GET_PATH: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -212,6 +221,7 @@ pub const ECHO_SERVICE_GET_WILDCARDS: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -257,6 +267,7 @@ pub const ECHO_SERVICE_GET_UNDER: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -295,6 +306,7 @@ pub const ECHO_SERVICE_GET_UNDER_1: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Whole,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -337,6 +349,7 @@ pub const ECHO_SERVICE_GET_BY_KIND: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -363,6 +376,7 @@ pub const ECHO_SERVICE_CREATE: RouteSpec = RouteSpec {
     path_params: Cow::Borrowed(&[]),
     body: BodySpec::Whole,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -401,6 +415,7 @@ pub const ECHO_SERVICE_CREATE_1: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Whole,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -436,6 +451,7 @@ pub const ECHO_SERVICE_ARCHIVE: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Whole,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -471,6 +487,7 @@ pub const ECHO_SERVICE_UPDATE: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Field(Cow::Borrowed("nested")),
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -512,6 +529,7 @@ pub const ECHO_SERVICE_UPDATE_NESTED: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Field(Cow::Borrowed("nested")),
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -548,6 +566,7 @@ pub const ECHO_SERVICE_GET_NESTED_ONLY: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: Some(Cow::Borrowed("nested")),
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -583,6 +602,7 @@ pub const ECHO_SERVICE_DELETE: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -618,6 +638,7 @@ pub const ECHO_SERVICE_DELETE_1: RouteSpec = RouteSpec {
     ),
     body: BodySpec::Whole,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -662,6 +683,7 @@ pub const ECHO_SERVICE_DELETE_2: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -697,6 +719,7 @@ pub const ECHO_SERVICE_HEAD: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: None,
 };
@@ -732,6 +755,161 @@ pub const ECHO_SERVICE_STREAM: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
+    server_streaming: true,
+    compose: None,
+};
+/// `POST /v1/echo/{id}:collect`
+///
+/// Client streaming: the body is a sequence of messages (newline-delimited JSON or a JSON
+/// array), each sent upstream as it arrives; the answer is the last one.
+pub const ECHO_SERVICE_COLLECT: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_Collect"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/echo/{id}:collect"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("echo")),
+                Segment::Single,
+            ],
+        ),
+        verb: Some(Cow::Borrowed("collect")),
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/Collect"),
+    input_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    output_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    path_params: Cow::Borrowed(
+        &[
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("id")]),
+                first_segment: 2,
+                segment_count: Some(1),
+            },
+        ],
+    ),
+    body: BodySpec::Whole,
+    response_body: None,
+    client_streaming: true,
+    server_streaming: false,
+    compose: None,
+};
+/// `POST /v1/echo:chat`
+///
+/// Bidirectional streaming: every message is answered as it arrives.
+pub const ECHO_SERVICE_CHAT: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_Chat"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/echo:chat"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("echo")),
+            ],
+        ),
+        verb: Some(Cow::Borrowed("chat")),
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/Chat"),
+    input_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    output_type: Cow::Borrowed("echo.v1.EchoRequest"),
+    path_params: Cow::Borrowed(&[]),
+    body: BodySpec::Whole,
+    response_body: None,
+    client_streaming: true,
+    server_streaming: true,
+    compose: None,
+};
+/// `POST /v1/raw`
+///
+/// A raw body in and out (`google.api.HttpBody`): the bytes and their content type.
+pub const ECHO_SERVICE_RAW: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_Raw"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/raw"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("raw")),
+            ],
+        ),
+        verb: None,
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/Raw"),
+    input_type: Cow::Borrowed("google.api.HttpBody"),
+    output_type: Cow::Borrowed("google.api.HttpBody"),
+    path_params: Cow::Borrowed(&[]),
+    body: BodySpec::Whole,
+    response_body: None,
+    client_streaming: false,
+    server_streaming: false,
+    compose: None,
+};
+/// `PUT /v1/uploads/{id}`
+///
+/// A raw body as one field, the rest from the path and query; the answer is that field, raw.
+pub const ECHO_SERVICE_UPLOAD: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_Upload"),
+    http_method: Cow::Borrowed("PUT"),
+    template: Cow::Borrowed("/v1/uploads/{id}"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("uploads")),
+                Segment::Single,
+            ],
+        ),
+        verb: None,
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/Upload"),
+    input_type: Cow::Borrowed("echo.v1.Upload"),
+    output_type: Cow::Borrowed("echo.v1.Upload"),
+    path_params: Cow::Borrowed(
+        &[
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("id")]),
+                first_segment: 2,
+                segment_count: Some(1),
+            },
+        ],
+    ),
+    body: BodySpec::Field(Cow::Borrowed("file")),
+    response_body: Some(Cow::Borrowed("file")),
+    client_streaming: false,
+    server_streaming: false,
+    compose: None,
+};
+/// `POST /v1/raw:stream`
+///
+/// A server stream of raw bodies: each message's data in turn.
+pub const ECHO_SERVICE_RAW_STREAM: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_RawStream"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/raw:stream"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("raw")),
+            ],
+        ),
+        verb: Some(Cow::Borrowed("stream")),
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/RawStream"),
+    input_type: Cow::Borrowed("google.api.HttpBody"),
+    output_type: Cow::Borrowed("google.api.HttpBody"),
+    path_params: Cow::Borrowed(&[]),
+    body: BodySpec::Whole,
+    response_body: None,
+    client_streaming: false,
     server_streaming: true,
     compose: None,
 };
@@ -768,6 +946,7 @@ pub const FAN_OUT_SERVICE_FAN_OUT: RouteSpec = RouteSpec {
     ),
     body: BodySpec::None,
     response_body: None,
+    client_streaming: false,
     server_streaming: false,
     compose: Some(ComposeSpec {
         parts: Cow::Borrowed(
