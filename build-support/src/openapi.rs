@@ -16,6 +16,8 @@
 //!   so an API using `google.rpc.Status` itself keeps its own schema;
 //! - well-known types are inlined as their JSON form wherever they occur (responses, bodies,
 //!   fields), never referenced;
+//! - a method's declared headers (`gateway.v1.header`) are `in: header` string parameters of each
+//!   of its operations, after the path and query parameters;
 //! - everything is emitted in model order (services and components sorted), so output is stable.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -488,7 +490,8 @@ fn summary(description: &str) -> String {
     sentence.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The operation of one binding; `parameters` are its path parameters.
+/// The operation of one binding; `parameters` are its path parameters (query and header
+/// parameters follow them).
 fn operation(
     api: &Api,
     tag: &str,
@@ -514,6 +517,23 @@ fn operation(
                 })
                 .description(query.description.clone())
                 .schema(Some(schema))
+                .build(),
+        );
+    }
+
+    // Declared request headers (`gateway.v1.header`): forwarded upstream as metadata.
+    for header in &method.headers {
+        parameters.push(
+            ParameterBuilder::new()
+                .name(header.name.clone())
+                .parameter_in(ParameterIn::Header)
+                .required(if header.required {
+                    Required::True
+                } else {
+                    Required::False
+                })
+                .description(header.description.clone())
+                .schema(Some(string_schema()))
                 .build(),
         );
     }

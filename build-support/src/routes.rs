@@ -113,6 +113,7 @@ fn route(spec: &RouteSpec) -> TokenStream {
     let response_body = optional_text(spec.response_body.as_ref());
     let client_streaming = spec.client_streaming;
     let server_streaming = spec.server_streaming;
+    let headers = texts(&spec.headers);
     let compose = match &spec.compose {
         Some(compose) => {
             let compose = compose_spec(compose);
@@ -135,6 +136,7 @@ fn route(spec: &RouteSpec) -> TokenStream {
             response_body: #response_body,
             client_streaming: #client_streaming,
             server_streaming: #server_streaming,
+            headers: #headers,
             compose: #compose,
         }
     }

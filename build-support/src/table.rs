@@ -61,6 +61,11 @@ pub fn route_spec(service: &Service, method: &Method, binding: &Binding) -> Rout
             .map(|field| field.path.join(".").into()),
         client_streaming: method.client_streaming,
         server_streaming: method.server_streaming,
+        headers: method
+            .headers
+            .iter()
+            .map(|header| Text::Owned(header.key()))
+            .collect(),
         compose: method.compose.as_ref().map(|composition| ComposeSpec {
             parts: composition.parts.iter().map(compose_part).collect(),
         }),

@@ -244,3 +244,147 @@ service FineService {
         .expect("GET and DELETE on one template are distinct routes");
     assert_eq!(api.services[0].methods.len(), 2);
 }
+
+/// `BadService.Do`, bound to `POST /v1/x`, declaring the headers `headers` (option bodies).
+fn with_headers(headers: &[&str]) -> String {
+    let options: String = headers
+        .iter()
+        .map(|h| format!("\n    option (gateway.v1.header) = {{ {h} }};"))
+        .collect();
+    format!(
+        r#"syntax = "proto3";
+package bad.v1;
+import "gateway/v1/headers.proto";
+import "google/api/annotations.proto";
+message Req {{ string id = 1; }}
+service BadService {{
+  rpc Do(Req) returns (Req) {{
+    option (google.api.http) = {{ post: "/v1/x" body: "*" }};{options}
+  }}
+}}
+"#
+    )
+}
+
+fn header_case(name: &str, headers: &[&str], what: &str) {
+    let file = format!("{name}.proto");
+    let err = generate(name, &[(&file, &with_headers(headers))]);
+    assert_names(&err, &file, "bad.v1.BadService", "Do", what);
+}
+
+#[test]
+fn header_name_with_a_space() {
+    header_case(
+        "header_space",
+        &[r#"name: "Idempotency Key""#],
+        "`(gateway.v1.header)` `Idempotency Key` is not a valid HTTP header name",
+    );
+}
+
+#[test]
+fn header_name_with_a_colon() {
+    header_case(
+        "header_colon",
+        &[r#"name: ":authority""#],
+        "is not a valid HTTP header name",
+    );
+}
+
+#[test]
+fn header_without_a_name() {
+    header_case(
+        "header_unnamed",
+        &[r#"description: "no name""#],
+        "`(gateway.v1.header)` needs a `name`",
+    );
+}
+
+#[test]
+fn reserved_headers() {
+    for (case, name, what) in [
+        (
+            "header_content_type",
+            "Content-Type",
+            "`Content-Type` is reserved",
+        ),
+        (
+            "header_authorization",
+            "Authorization",
+            "`Authorization` is reserved",
+        ),
+        ("header_host", "host", "`host` is reserved"),
+        (
+            "header_connection",
+            "Connection",
+            "`Connection` is reserved",
+        ),
+        ("header_te", "TE", "`TE` is reserved"),
+        (
+            "header_grpc",
+            "Grpc-Timeout",
+            "`Grpc-*` headers belong to the gRPC transport",
+        ),
+        ("header_bin", "X-Trace-Bin", "binary gRPC metadata"),
+    ] {
+        header_case(case, &[&format!(r#"name: "{name}""#)], what);
+    }
+}
+
+#[test]
+fn header_declared_twice() {
+    header_case(
+        "header_twice",
+        &[r#"name: "X-Tenant""#, r#"name: "x-tenant""#],
+        "`x-tenant` is declared twice",
+    );
+}
+
+#[test]
+fn header_on_an_unbound_method() {
+    let proto = r#"syntax = "proto3";
+package bad.v1;
+import "gateway/v1/headers.proto";
+message Req { string id = 1; }
+service BadService {
+  rpc Do(Req) returns (Req) {
+    option (gateway.v1.header) = { name: "X-Tenant" };
+  }
+}
+"#;
+    let err = generate("header_unbound", &[("header_unbound.proto", proto)]);
+    assert_names(
+        &err,
+        "header_unbound.proto",
+        "bad.v1.BadService",
+        "Do",
+        "needs a `google.api.http` binding",
+    );
+}
+
+#[test]
+fn declared_headers_reach_the_model_and_the_table() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("errors/header_ok");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("ok.proto"),
+        with_headers(&[
+            r#"name: "Idempotency-Key" description: " Runs once. " required: true"#,
+            r#"name: "X-Tenant""#,
+        ]),
+    )
+    .expect("written");
+    let generator = build_support::Generator::new().proto_dir(&dir);
+    let api = generator.model().expect("valid headers");
+    let headers = &api.services[0].methods[0].headers;
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers[0].name, "Idempotency-Key");
+    assert_eq!(headers[0].description.as_deref(), Some("Runs once."));
+    assert!(headers[0].required);
+    assert_eq!(headers[1].name, "X-Tenant");
+    assert_eq!(headers[1].description, None);
+    assert!(!headers[1].required);
+    let table = generator.route_table().expect("a table");
+    let names: Vec<&str> = table.routes[0].headers.iter().map(|h| &**h).collect();
+    assert_eq!(names, ["idempotency-key", "x-tenant"]);
+}

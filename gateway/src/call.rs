@@ -7,6 +7,7 @@
 //! client or bidirectional stream), differs between the kinds of call.
 
 use std::future::Future;
+use std::time::Instant;
 
 use futures::Stream;
 use http::uri::PathAndQuery;
@@ -20,6 +21,7 @@ use tonic::transport::Channel;
 use crate::codec::DynamicCodec;
 use crate::error::GatewayError;
 use crate::metadata::Deadline;
+use crate::metrics::UpstreamSeries;
 use crate::route::{CompiledPart, CompiledRoute};
 use crate::upstream::Upstream;
 use discovery::Retry;
@@ -40,6 +42,8 @@ pub(crate) struct Call<'a> {
     /// a GET (safe by HTTP's rules, and a `get`/`list` by AIP-131/132) also after a lost
     /// connection; everything else only when it was never sent.
     retry: Retry,
+    /// Where the call's outcome and latency are counted; `None` when metrics are off.
+    metrics: Option<&'a UpstreamSeries>,
 }
 
 impl<'a> Call<'a> {
@@ -55,6 +59,7 @@ impl<'a> Call<'a> {
             } else {
                 Retry::NeverSent
             },
+            metrics: None,
         }
     }
 
@@ -66,6 +71,25 @@ impl<'a> Call<'a> {
             path: &part.grpc_path,
             output: &part.output,
             retry: Retry::NeverSent,
+            metrics: None,
+        }
+    }
+
+    /// This call, counted in `metrics` (when given): one count per call (its retries on other
+    /// instances included) by the status it ended with, and its latency. A streaming call
+    /// counts when its response starts.
+    pub(crate) fn observed(mut self, metrics: Option<&'a UpstreamSeries>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Counts the outcome of a finished call, when observed.
+    fn record<T>(&self, started: Option<Instant>, outcome: &Result<T, GatewayError>) {
+        if let (Some(metrics), Some(started)) = (self.metrics, started) {
+            let code = outcome
+                .as_ref()
+                .map_or_else(GatewayError::code, |_| tonic::Code::Ok);
+            metrics.record(code, started.elapsed());
         }
     }
 
@@ -170,6 +194,24 @@ impl<'a> Call<'a> {
         F: FnOnce(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
+        let started = self.metrics.map(|_| Instant::now());
+        let outcome = self.send_once(message, metadata, deadline, rpc).await;
+        self.record(started, &outcome);
+        outcome
+    }
+
+    /// [`Self::send`] without the metrics.
+    async fn send_once<T, F, Fut>(
+        self,
+        message: DynamicMessage,
+        metadata: MetadataMap,
+        deadline: &Deadline<'_>,
+        rpc: F,
+    ) -> Result<tonic::Response<T>, GatewayError>
+    where
+        F: FnOnce(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut request = tonic::Request::new(message);
         *request.metadata_mut() = metadata;
         deadline.apply(&mut request);
@@ -200,6 +242,24 @@ impl Call<'_> {
     /// the request never reached one, or, for a GET, when its connection was lost. The
     /// deadline bounds every attempt together.
     async fn send_replayable<T, F, Fut>(
+        self,
+        message: DynamicMessage,
+        metadata: MetadataMap,
+        deadline: &Deadline<'_>,
+        rpc: F,
+    ) -> Result<tonic::Response<T>, GatewayError>
+    where
+        F: Fn(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let started = self.metrics.map(|_| Instant::now());
+        let outcome = self.replay(message, metadata, deadline, rpc).await;
+        self.record(started, &outcome);
+        outcome
+    }
+
+    /// [`Self::send_replayable`] without the metrics.
+    async fn replay<T, F, Fut>(
         self,
         message: DynamicMessage,
         metadata: MetadataMap,

@@ -7,12 +7,15 @@
 //! alone), so running them concurrently makes the route as slow as its slowest part rather than
 //! the sum of them.
 
+use std::sync::Arc;
+
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::metadata::MetadataMap;
 
 use crate::call::Call;
 use crate::error::GatewayError;
 use crate::metadata::Deadline;
+use crate::metrics::UpstreamSeries;
 use crate::route::CompiledPart;
 
 /// What a composite route's calls produced: the merged `output` message and each answering
@@ -27,17 +30,21 @@ pub(crate) struct Composed {
 
 /// Calls every part of a composite route at once and waits for all of them. An `optional` part
 /// answering NOT_FOUND is left out of the response; any other failure fails the whole request
-/// as [`GatewayError::Part`], naming the field it was to fill.
+/// as [`GatewayError::Part`], naming the field it was to fill. `metrics` are the parts' series,
+/// in part order (empty when metrics are off).
 pub(crate) async fn call_parts(
     output: &MessageDescriptor,
     parts: &[CompiledPart],
+    metrics: &[Arc<UpstreamSeries>],
     request: &DynamicMessage,
     forwarded: &MetadataMap,
     deadline: &Deadline<'_>,
 ) -> Result<Composed, GatewayError> {
-    let calls = parts
-        .iter()
-        .map(|part| Call::to_part(part).unary(part.request(request), forwarded.clone(), deadline));
+    let calls = parts.iter().enumerate().map(|(i, part)| {
+        Call::to_part(part)
+            .observed(metrics.get(i).map(|m| &**m))
+            .unary(part.request(request), forwarded.clone(), deadline)
+    });
     let results = futures::future::join_all(calls).await;
     let mut message = DynamicMessage::new(output.clone());
     let mut metadata = Vec::with_capacity(parts.len());

@@ -40,11 +40,18 @@ pub struct GatewayConfig {
     pub openapi_json: Option<&'static str>,
     /// The same document as YAML, served at `/openapi.yaml`.
     pub openapi_yaml: Option<&'static str>,
-    /// Request headers forwarded to upstreams as gRPC metadata of the same (lower-case) name,
-    /// besides the ones always forwarded (`Authorization`, `X-Request-Id`, `Grpc-Metadata-*`).
-    /// For headers an application's services read, such as `Idempotency-Key`; empty by
-    /// default, so nothing else leaves the gateway unless configured.
+    /// Request headers forwarded to upstreams as gRPC metadata of the same (lower-case) name on
+    /// every route, besides the ones always forwarded (`Authorization`, `X-Request-Id`,
+    /// `Grpc-Metadata-*`) and the ones each route declares (`RouteSpec::headers`, from the
+    /// `gateway.v1.header` method option, which is the way to forward a header a method reads,
+    /// such as `Idempotency-Key`). Empty by default, so nothing else leaves the gateway unless
+    /// declared or configured.
     pub forwarded_headers: Vec<http::HeaderName>,
+    /// Serve Prometheus metrics at `GET /metrics` on the gateway's own router (never routed
+    /// upstream) and record them per route template, upstream method and discovered service
+    /// (see the README's "Metrics"). Default `true`; a route of the table at `GET /metrics`
+    /// makes [`crate::app`] refuse to start unless this is `false`.
+    pub metrics: bool,
 }
 
 impl Default for GatewayConfig {
@@ -59,6 +66,7 @@ impl Default for GatewayConfig {
             openapi_json: None,
             openapi_yaml: None,
             forwarded_headers: Vec::new(),
+            metrics: true,
         }
     }
 }

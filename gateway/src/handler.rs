@@ -8,6 +8,7 @@
 //! and [`crate::error`] (every failure, mapped once to HTTP).
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -26,6 +27,7 @@ use crate::compose;
 use crate::error::GatewayError;
 use crate::matcher::{MatchOutcome, Matcher};
 use crate::metadata::{DefaultTimeout, Forwarding, copy_metadata};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::route::{CompiledRoute, RawBody};
 use crate::transcode::request::{build_raw_request, build_request};
 use crate::transcode::response::ResponseEncoder;
@@ -46,14 +48,27 @@ pub(crate) struct Gateway {
     pub timeout: DefaultTimeout,
     /// Which request headers go upstream as metadata.
     pub forwarding: Forwarding,
+    /// The metrics each request records into; `None` when they are off.
+    pub metrics: Option<Metrics>,
 }
 
 /// The axum handler for every path not served by a fixed route.
 pub(crate) async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    match gateway.serve(request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
+    let Some(metrics) = &gateway.metrics else {
+        return gateway
+            .serve(request, &mut None)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
+    };
+    let start = Instant::now();
+    let method = request.method().clone();
+    let mut matched = None;
+    let response = gateway
+        .serve(request, &mut matched)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    metrics.record_http(matched, &method, response.status(), start.elapsed());
+    response
 }
 
 /// A 200 answer: `body` as `content_type`, with the upstream response `metadata` as
@@ -117,12 +132,19 @@ impl Gateway {
     }
 
     /// One request, from match to answer; every failure returns as a [`GatewayError`], which
-    /// [`handle`] renders.
-    async fn serve(&self, request: Request) -> Result<Response, GatewayError> {
+    /// [`handle`] renders. `matched` is set to the index of the route the request matched.
+    async fn serve(
+        &self,
+        request: Request,
+        matched: &mut Option<usize>,
+    ) -> Result<Response, GatewayError> {
         let (parts, body) = request.into_parts();
         let path = parts.uri.path();
-        let (route, segments) = match self.matcher.find(parts.method.as_str(), path) {
-            MatchOutcome::Found { index, segments } => (&self.routes[index], segments),
+        let (index, route, segments) = match self.matcher.find(parts.method.as_str(), path) {
+            MatchOutcome::Found { index, segments } => {
+                *matched = Some(index);
+                (index, &self.routes[index], segments)
+            }
             MatchOutcome::MethodNotAllowed(allow) => {
                 return Err(GatewayError::MethodNotAllowed {
                     method: parts.method.to_string(),
@@ -137,9 +159,10 @@ impl Gateway {
                 });
             }
         };
+        let metrics = self.metrics.as_ref().and_then(|m| m.route(index));
         if route.spec.client_streaming {
             return self
-                .serve_client_stream(route, &segments, &parts, body)
+                .serve_client_stream(route, metrics, &segments, &parts, body)
                 .await;
         }
         let body = self.read_body(&parts.headers, body).await?;
@@ -157,14 +180,21 @@ impl Gateway {
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
-        let forwarded = self.forwarding.metadata(headers);
+        let forwarded = self.forwarding.metadata(headers, &route.headers);
         if let Some(compose) = &route.compose {
-            let composed =
-                compose::call_parts(&route.output, compose, &message, &forwarded, &deadline)
-                    .await?;
+            let part_metrics = metrics.map(|m| m.parts.as_slice()).unwrap_or_default();
+            let composed = compose::call_parts(
+                &route.output,
+                compose,
+                part_metrics,
+                &message,
+                &forwarded,
+                &deadline,
+            )
+            .await?;
             return self.json_response(route, &composed.message, &composed.metadata);
         }
-        let call = Call::to_route(route);
+        let call = Call::to_route(route).observed(metrics.map(|m| &*m.upstream));
         if route.spec.server_streaming {
             let (metadata, stream, _) = call
                 .server_streaming(message, forwarded, &deadline)
@@ -197,13 +227,14 @@ impl Gateway {
     async fn serve_client_stream(
         &self,
         route: &CompiledRoute,
+        metrics: Option<&RouteMetrics>,
         segments: &[&str],
         parts: &Parts,
         body: Body,
     ) -> Result<Response, GatewayError> {
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
-        let forwarded = self.forwarding.metadata(headers);
+        let forwarded = self.forwarding.metadata(headers, &route.headers);
         let reader = MessageReader::new(headers, body, self.body_limit);
         // One message in flight: the next is read from the client only once the upstream took
         // this one, so a fast client cannot make the gateway hold its stream.
@@ -228,7 +259,7 @@ impl Gateway {
                 }
             }
         };
-        let call = Call::to_route(route);
+        let call = Call::to_route(route).observed(metrics.map(|m| &*m.upstream));
         if route.spec.server_streaming {
             tokio::spawn(feeding);
             let started = call

@@ -19,6 +19,7 @@ mod handler;
 mod health;
 mod matcher;
 mod metadata;
+mod metrics;
 mod middleware;
 mod route;
 mod transcode;
@@ -89,6 +90,9 @@ pub fn app(
     for service in unserved {
         tracing::warn!(service, "no upstream configured: its routes answer 503");
     }
+    let metrics = config
+        .metrics
+        .then(|| metrics::Metrics::new(routes, &config.upstreams));
     let gateway = Arc::new(handler::Gateway {
         matcher: matcher::Matcher::new(routes.iter().map(|r| (&*r.http_method, &r.pattern))),
         routes: compiled,
@@ -100,15 +104,33 @@ pub fn app(
         timeout: metadata::DefaultTimeout::new(config.timeout),
         forwarding: metadata::Forwarding::new(&config.forwarded_headers)
             .map_err(GatewayError::Config)?,
+        metrics,
     });
 
     let health = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(config.upstreams.clone());
+    let mut admin = Router::new();
+    if let Some(metrics) = &gateway.metrics {
+        // A route of the table at the same path would be shadowed: refuse it instead.
+        if let matcher::MatchOutcome::Found { index, .. } =
+            gateway.matcher.find("GET", metrics::METRICS_PATH)
+        {
+            return Err(GatewayError::Routes(format!(
+                "route `GET {}` ({}) collides with the metrics endpoint; set `GatewayConfig::metrics` to false to serve it",
+                routes[index].template, routes[index].operation_id
+            )));
+        }
+        admin = admin.route(
+            metrics::METRICS_PATH,
+            get(metrics::serve).with_state(metrics.registry()),
+        );
+    }
     let mut router = Router::new()
         .fallback(handler::handle)
         .with_state(gateway)
+        .merge(admin)
         .merge(health)
         .merge(docs::router(config.openapi_json, config.openapi_yaml)?)
         .layer(middleware::RequestContextLayer);

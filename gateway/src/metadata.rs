@@ -1,7 +1,8 @@
 //! What crosses between HTTP headers and gRPC metadata, in both directions: the request's
 //! deadline (a client `Grpc-Timeout` capped by the configured timeout, sent on as
-//! `grpc-timeout`), the request headers forwarded as metadata (a fixed set plus the configured
-//! [`Forwarding`]), and the upstream's response metadata returned as `Grpc-Metadata-*` headers.
+//! `grpc-timeout`), the request headers forwarded as metadata (a fixed set, the configured
+//! [`Forwarding`] and the headers the route declares), and the upstream's response metadata
+//! returned as `Grpc-Metadata-*` headers.
 //!
 //! The counterpart of grpc-gateway's `runtime/context.go`. It knows nothing of routes, errors
 //! or JSON, so every other module may use it and it uses none of them.
@@ -136,11 +137,13 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-/// Which request headers go upstream as metadata: always `Authorization`, `X-Request-Id` and
-/// `Grpc-Metadata-*` (the prefix removed), plus the configured headers under their own names.
+/// Which request headers go upstream as metadata under their own names, besides the fixed set
+/// (`Authorization`, `X-Request-Id` and `Grpc-Metadata-*`, the prefix removed): the gateway's
+/// configured headers (every route), or the headers one route declares (`RouteSpec::headers`,
+/// from `gateway.v1.header`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Forwarding {
-    /// The configured headers, as metadata keys (validated once, at start-up).
+    /// The headers, as metadata keys (validated once, at start-up).
     extra: Box<[(HeaderName, AsciiMetadataKey)]>,
 }
 
@@ -167,19 +170,48 @@ impl Forwarding {
         })
     }
 
-    /// The metadata every upstream call of a request with `headers` carries, built once per
-    /// request. Values that are not valid metadata are skipped.
-    pub(crate) fn metadata(&self, headers: &HeaderMap) -> MetadataMap {
+    /// The headers of a route's table entry (`RouteSpec::headers`, lower-case names), checked as
+    /// [`Forwarding::new`] checks configured ones; the error names the header.
+    pub(crate) fn declared(names: &[crate::spec::Text]) -> Result<Self, String> {
+        let headers = names
+            .iter()
+            .map(|name| {
+                HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("header `{name}` is not a valid HTTP header name"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(&headers)
+    }
+
+    /// The metadata every upstream call of a request with `headers` to a route declaring
+    /// `route` carries, built once per request: the fixed set, these (configured) headers, and
+    /// the route's declared ones not configured already. Values that are not valid metadata are
+    /// skipped.
+    pub(crate) fn metadata(&self, headers: &HeaderMap, route: &Forwarding) -> MetadataMap {
         let mut metadata = MetadataMap::new();
         forward_headers(headers, &mut metadata);
+        self.append(headers, &mut metadata, &[]);
+        route.append(headers, &mut metadata, &self.extra);
+        metadata
+    }
+
+    /// Appends the values of these headers, except those in `skip` (already forwarded).
+    fn append(
+        &self,
+        headers: &HeaderMap,
+        metadata: &mut MetadataMap,
+        skip: &[(HeaderName, AsciiMetadataKey)],
+    ) {
         for (name, key) in &self.extra {
+            if skip.iter().any(|(done, _)| done == name) {
+                continue;
+            }
             for value in headers.get_all(name) {
                 if let Ok(value) = AsciiMetadataValue::try_from(value.as_bytes()) {
                     metadata.append(key.clone(), value);
                 }
             }
         }
-        metadata
     }
 }
 
@@ -371,7 +403,7 @@ mod tests {
         headers.append("x-tenant", HeaderValue::from_static("beta"));
         headers.insert("authorization", HeaderValue::from_static("Bearer t"));
         headers.insert("cookie", HeaderValue::from_static("secret"));
-        let metadata = forwarding.metadata(&headers);
+        let metadata = forwarding.metadata(&headers, &Forwarding::default());
         let keys: Vec<_> = metadata.get_all("idempotency-key").iter().collect();
         assert_eq!(keys, ["k-1"], "listed twice, forwarded once");
         let tenants: Vec<_> = metadata.get_all("x-tenant").iter().collect();
@@ -382,9 +414,35 @@ mod tests {
         );
         assert!(metadata.get("cookie").is_none());
         // Nothing configured: only the fixed set.
-        let metadata = Forwarding::default().metadata(&headers);
+        let metadata = Forwarding::default().metadata(&headers, &Forwarding::default());
         assert!(metadata.get("idempotency-key").is_none());
         assert!(metadata.get("authorization").is_some());
+    }
+
+    #[test]
+    fn declared_headers_are_forwarded_once() {
+        let route = Forwarding::declared(&["idempotency-key".into(), "x-tenant".into()])
+            .expect("valid names");
+        let configured =
+            Forwarding::new(&[HeaderName::from_static("x-tenant")]).expect("valid names");
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        headers.insert("x-tenant", HeaderValue::from_static("acme"));
+        headers.insert("x-other", HeaderValue::from_static("no"));
+        // Declared by the route only.
+        let metadata = Forwarding::default().metadata(&headers, &route);
+        assert_eq!(metadata.get("idempotency-key").expect("declared"), "k-1");
+        assert_eq!(metadata.get("x-tenant").expect("declared"), "acme");
+        assert!(metadata.get("x-other").is_none());
+        // Configured and declared: sent once.
+        let metadata = configured.metadata(&headers, &route);
+        let tenants: Vec<_> = metadata.get_all("x-tenant").iter().collect();
+        assert_eq!(tenants, ["acme"]);
+        // A route's names are checked like configured ones.
+        for bad in ["grpc-timeout", "trace-bin", "not a header"] {
+            let err = Forwarding::declared(&[bad.into()]).expect_err(bad);
+            assert!(err.contains(bad), "{err}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use prost_reflect::{
 };
 
 use crate::error::GatewayError;
+use crate::metadata::Forwarding;
 use crate::spec::{
     BodySpec, ComposePart, PathParam, RouteSpec, Segment, Text, WellKnownJson, well_known_json,
 };
@@ -181,6 +182,9 @@ pub(crate) struct CompiledRoute {
     pub upstream: Option<Upstream>,
     /// The calls of a composite route.
     pub compose: Option<Vec<CompiledPart>>,
+    /// The request headers the route declares (`RouteSpec::headers`), forwarded as metadata on
+    /// its calls besides the configured ones.
+    pub headers: Forwarding,
 }
 
 impl CompiledRoute {
@@ -560,8 +564,11 @@ pub(crate) fn compile_route(
         Some(_) => None,
         None => upstreams.upstream(&spec.grpc_service),
     };
+    let headers = Forwarding::declared(&spec.headers)
+        .map_err(|e| routes_error(spec, format!("declared {e}")))?;
     Ok(CompiledRoute {
         compose,
+        headers,
         spec,
         update_mask,
         input,

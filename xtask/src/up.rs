@@ -3,7 +3,8 @@
 //! Builds the binaries, starts a private PostgreSQL cluster under `target/xtask-pg` (unless
 //! `USERS_DATABASE_URL`, `PRODUCTS_DATABASE_URL`, `PURCHASES_DATABASE_URL` and
 //! `PAYMENTS_DATABASE_URL` are all given),
-//! creates the databases, starts every process in [`processes`] on fixed loopback ports, waits
+//! creates the databases, starts every process in [`processes`] on fixed loopback ports (each
+//! service with a metrics listener, `METRICS_ADDR`, on 9101-9104), waits
 //! until each is ready, prints the addresses, and on Ctrl-C (or SIGTERM) stops the processes
 //! and the cluster. The services migrate their own databases at start-up. With
 //! `CONSUL_HTTP_ADDR` set the stack runs in Consul mode (see [`consul_addr`]).
@@ -21,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::databases::{ClusterKind, Databases};
 use crate::{cargo, run_checked};
 
-const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--payments-port N] [--pg-port N]";
+const USAGE: &str = "usage: cargo xtask up [--gateway-port N] [--users-port N] [--products-port N] [--purchases-port N] [--payments-port N] [--pg-port N] [--metrics-ports USERS,PRODUCTS,PURCHASES,PAYMENTS]";
 
 /// How long a process may take to become ready (the services retry the database meanwhile).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,6 +42,8 @@ pub(crate) struct Ports {
     purchases: u16,
     payments: u16,
     postgres: u16,
+    /// The services' metrics listeners (`METRICS_ADDR`): users, products, purchases, payments.
+    metrics: [u16; 4],
 }
 
 impl Default for Ports {
@@ -52,6 +55,7 @@ impl Default for Ports {
             purchases: 50053,
             payments: 50054,
             postgres: 54329,
+            metrics: [9101, 9102, 9103, 9104],
         }
     }
 }
@@ -61,7 +65,7 @@ impl Ports {
     /// (`cargo xtask e2e`).
     pub(crate) fn free() -> anyhow::Result<Self> {
         // Hold every listener until all are chosen, so no two ports come out the same.
-        let listeners = (0..6)
+        let listeners = (0..10)
             .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<Result<Vec<_>, _>>()
             .context("finding free ports")?;
@@ -70,8 +74,20 @@ impl Ports {
             .map(|listener| listener.local_addr().map(|addr| addr.port()))
             .collect::<Result<Vec<_>, _>>()
             .context("finding free ports")?;
-        let [gateway, users, products, purchases, payments, postgres] = ports[..] else {
-            bail!("expected six ports, got {ports:?}");
+        let [
+            gateway,
+            users,
+            products,
+            purchases,
+            payments,
+            postgres,
+            m1,
+            m2,
+            m3,
+            m4,
+        ] = ports[..]
+        else {
+            bail!("expected ten ports, got {ports:?}");
         };
         Ok(Self {
             gateway,
@@ -80,6 +96,7 @@ impl Ports {
             purchases,
             payments,
             postgres,
+            metrics: [m1, m2, m3, m4],
         })
     }
 
@@ -93,6 +110,20 @@ fn parse_args(args: &[String]) -> anyhow::Result<Ports> {
     let mut ports = Ports::default();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "--metrics-ports" {
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs four ports\n{USAGE}"))?;
+            let parsed: Vec<u16> = value
+                .split(',')
+                .map(|p| p.trim().parse())
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("{flag}: `{value}` is not four ports"))?;
+            ports.metrics = parsed
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{flag}: `{value}` is not four ports"))?;
+            continue;
+        }
         let slot = match flag.as_str() {
             "--gateway-port" => &mut ports.gateway,
             "--users-port" => &mut ports.users,
@@ -144,23 +175,56 @@ struct Process {
 /// in front of them.
 fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let service = |package, port, database: &str| Process {
+    let service = |package, port, metrics, database: &str| Process {
         package,
         binary: package,
         args: Vec::new(),
         env: vec![
             ("LISTEN_ADDR", addr(port).to_string()),
             ("DATABASE_URL", database.to_owned()),
+            ("METRICS_ADDR", addr(metrics).to_string()),
         ],
         addr: addr(port),
-        note: "gRPC, reflection and health".to_owned(),
+        note: format!(
+            "gRPC, reflection and health; metrics at http://{}/metrics",
+            addr(metrics)
+        ),
         ready: Ready::LogLine(SERVING_LOG_LINE),
     };
-    let users = service("users-service", ports.users, &databases.users);
-    let products = service("products-service", ports.products, &databases.products);
-    let mut payments = service("payments-service", ports.payments, &databases.payments);
-    payments.note = "gRPC, reflection and health (internal: no gateway route)".to_owned();
-    let mut purchases = service("purchases-service", ports.purchases, &databases.purchases);
+    let [
+        users_metrics,
+        products_metrics,
+        purchases_metrics,
+        payments_metrics,
+    ] = ports.metrics;
+    let users = service(
+        "users-service",
+        ports.users,
+        users_metrics,
+        &databases.users,
+    );
+    let products = service(
+        "products-service",
+        ports.products,
+        products_metrics,
+        &databases.products,
+    );
+    let mut payments = service(
+        "payments-service",
+        ports.payments,
+        payments_metrics,
+        &databases.payments,
+    );
+    payments.note = format!(
+        "gRPC, reflection and health (internal: no gateway route); metrics at http://{}/metrics",
+        addr(payments_metrics)
+    );
+    let mut purchases = service(
+        "purchases-service",
+        ports.purchases,
+        purchases_metrics,
+        &databases.purchases,
+    );
     purchases
         .env
         .push(("USERS_SERVICE_URL", format!("http://{}", users.addr)));
@@ -190,7 +254,9 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         args: gateway_args,
         env: Vec::new(),
         addr: gateway_addr,
-        note: format!("REST/JSON; Swagger UI at http://{gateway_addr}/docs"),
+        note: format!(
+            "REST/JSON; Swagger UI at http://{gateway_addr}/docs, metrics at http://{gateway_addr}/metrics"
+        ),
         ready: Ready::HttpOk("/readyz"),
     };
     vec![users, products, payments, purchases, gateway]
@@ -216,6 +282,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (ports.payments, "payments-service", "--payments-port"),
     ] {
         ensure_port_free(port, what, flag)?;
+    }
+    for port in ports.metrics {
+        ensure_port_free(port, "a service's metrics listener", "--metrics-ports")?;
     }
 
     // Build first: a compile error should not leave a cluster running.

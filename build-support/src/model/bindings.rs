@@ -79,10 +79,22 @@ impl Context {
             });
             Ok(())
         };
+        let options = method.options();
+        let bound = self
+            .http
+            .as_ref()
+            .is_some_and(|http| options.has_extension(http));
+        if !bound && self.declares_headers(method) {
+            note(
+                WarningKind::InvalidBinding,
+                "`(gateway.v1.header)` needs a `google.api.http` binding to apply to".to_owned(),
+                "the option is ignored",
+                0,
+            )?;
+        }
         let Some(http) = &self.http else {
             return Ok(None);
         };
-        let options = method.options();
         let raw_rule = match options.get_extension(http).into_owned() {
             Value::Message(rule) => Some(rule),
             _ => None,
@@ -167,6 +179,18 @@ impl Context {
                 return Ok(None);
             }
         };
+        let headers = match self.headers(method) {
+            Ok(headers) => headers,
+            Err(message) => {
+                note(
+                    WarningKind::InvalidBinding,
+                    message,
+                    &method_left_out,
+                    declared,
+                )?;
+                return Ok(None);
+            }
+        };
         let input = method.input();
         let output = method.output();
         let mut bindings = Vec::new();
@@ -209,6 +233,7 @@ impl Context {
             server_streaming: method.is_server_streaming(),
             bindings,
             compose,
+            headers,
         }))
     }
 

@@ -10,6 +10,7 @@
 //!
 //! - `bindings`: each method's HttpRules -> [`Binding`]s;
 //! - `composition`: the `gateway.v1` options -> [`Composition`]s;
+//! - `headers`: `gateway.v1.header` -> each method's [`HeaderParam`]s;
 //! - `types`: field types, field paths, and the [`Message`]s and [`Enum`]s reachable from the API;
 //! - `comments`: the proto source comments every item is described with.
 
@@ -25,10 +26,12 @@ use crate::httprule::{CompiledTemplate, Template};
 mod bindings;
 mod comments;
 mod composition;
+mod headers;
 mod types;
 
 use comments::Comments;
 use composition::{COMPOSE, GATEWAY_IMPLEMENTED};
+use headers::HEADER;
 
 /// Everything the emitters need, resolved and validated.
 #[derive(Debug, Clone)]
@@ -143,6 +146,27 @@ pub struct Method {
     pub bindings: Vec<Binding>,
     /// `(gateway.v1.compose)`: the gateway answers by calling other RPCs.
     pub compose: Option<Composition>,
+    /// `(gateway.v1.header)`: the request headers the method reads, in declaration order.
+    pub headers: Vec<HeaderParam>,
+}
+
+/// An HTTP request header a method declares (`gateway.v1.HeaderParameter`), validated: forwarded
+/// as gRPC metadata on the method's routes and documented as an OpenAPI header parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderParam {
+    /// The name as declared (`Idempotency-Key`), for the documentation.
+    pub name: String,
+    /// The description, if any.
+    pub description: Option<String>,
+    /// Clients are expected to send it (documentation only; the gateway does not enforce it).
+    pub required: bool,
+}
+
+impl HeaderParam {
+    /// The lower-case name: the HTTP header matched and the gRPC metadata key sent.
+    pub fn key(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
 }
 
 /// A composite method's calls (`gateway.v1.Composition`), validated.
@@ -344,6 +368,8 @@ struct Context {
     gateway_implemented: Option<ExtensionDescriptor>,
     /// `gateway.v1.compose`, if any input imports it.
     compose: Option<ExtensionDescriptor>,
+    /// `gateway.v1.header`, if any input imports it.
+    header: Option<ExtensionDescriptor>,
     /// Fail on what cannot be served (strict) or leave it out with a warning (lenient).
     strict: bool,
 }
@@ -357,6 +383,7 @@ impl Context {
             field_behavior: pool.get_extension_by_name("google.api.field_behavior"),
             gateway_implemented: pool.get_extension_by_name(GATEWAY_IMPLEMENTED),
             compose: pool.get_extension_by_name(COMPOSE),
+            header: pool.get_extension_by_name(HEADER),
             strict,
         }
     }

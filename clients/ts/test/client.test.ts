@@ -89,7 +89,8 @@ describe("generated client against the live gateway", () => {
     const buyPen = () =>
       client.POST("/api/purchases", {
         body: { user_id: userId, product_id: penId },
-        headers: { "Idempotency-Key": key },
+        // A declared header parameter (`gateway.v1.header`): typed, from the OpenAPI document.
+        params: { header: { "Idempotency-Key": key } },
       });
     const first = await buyPen();
     assert.equal(first.response.status, 200, JSON.stringify(first.error));
@@ -104,7 +105,7 @@ describe("generated client against the live gateway", () => {
     // The key with another body is a conflict naming it.
     const conflict = await client.POST("/api/purchases", {
       body: { user_id: user.id, product_id: ink.id },
-      headers: { "Idempotency-Key": key },
+      params: { header: { "Idempotency-Key": key } },
     });
     assert.equal(conflict.response.status, 409);
     assert.equal(conflict.error?.code, Code.ALREADY_EXISTS);

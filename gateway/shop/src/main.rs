@@ -52,15 +52,20 @@ struct Args {
     /// Leave fields holding their default value out of responses.
     #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
     omit_unpopulated: bool,
-    /// Request header forwarded to the services as gRPC metadata of the same name (repeatable),
-    /// besides `Authorization`, `X-Request-Id`, `Grpc-Metadata-*` and the shop's
-    /// `Idempotency-Key`, which are always forwarded.
+    /// Request header forwarded to the services as gRPC metadata of the same name on every
+    /// route (repeatable), besides `Authorization`, `X-Request-Id` and `Grpc-Metadata-*`, which
+    /// are always forwarded, and the headers the protos declare for their routes
+    /// (`Idempotency-Key` on the purchase and refund routes).
     #[arg(
         long = "forward-header",
         env = "GATEWAY_FORWARD_HEADERS",
         value_delimiter = ','
     )]
     forward_headers: Vec<http::HeaderName>,
+    /// Do not serve Prometheus metrics at `GET /metrics` (served by default, on the listen
+    /// address; see the README's "Metrics").
+    #[arg(long, env = "GATEWAY_NO_METRICS")]
+    no_metrics: bool,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -106,6 +111,7 @@ async fn run(args: Args) -> Result<(), String> {
         openapi_json: None,
         openapi_yaml: None,
         forwarded_headers: args.forward_headers,
+        metrics: !args.no_metrics,
     };
     let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -114,6 +120,9 @@ async fn run(args: Args) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let mut banner =
         format!("gateway listening on http://{local} (Swagger UI at http://{local}/docs)\n");
+    if !args.no_metrics {
+        banner.push_str(&format!("  metrics at http://{local}/metrics\n"));
+    }
     for spec in &args.upstreams {
         banner.push_str(&format!("  upstream {} -> {}\n", spec.service, spec.uri));
     }

@@ -109,3 +109,40 @@ fn a_reserved_forward_header_exits_non_zero_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("grpc-timeout"), "{stderr}");
 }
+
+#[test]
+fn idempotency_key_is_declared_on_the_purchase_and_refund_routes_only() {
+    for route in shop_gateway::routes::ROUTES {
+        let declared: Vec<&str> = route.headers.iter().map(|h| &**h).collect();
+        let expected: &[&str] = match &*route.operation_id {
+            "PurchaseService_CreatePurchase" | "PurchaseService_RefundPurchase" => {
+                &["idempotency-key"]
+            }
+            _ => &[],
+        };
+        assert_eq!(declared, expected, "{}", route.operation_id);
+    }
+    // And documented: generated clients and Swagger UI offer it.
+    let document: serde_json::Value =
+        serde_json::from_str(shop_gateway::OPENAPI_JSON).expect("valid JSON");
+    for (path, what) in [
+        ("/api/purchases", "purchase"),
+        ("/api/purchases/{id}:refund", "refund"),
+    ] {
+        let parameters = document["paths"][path]["post"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has parameters"));
+        let header = parameters
+            .iter()
+            .find(|p| p["in"] == "header")
+            .unwrap_or_else(|| panic!("{path} declares a header"));
+        assert_eq!(header["name"], "Idempotency-Key");
+        assert_eq!(header["required"], false);
+        let description = header["description"].as_str().expect("described");
+        assert!(
+            description.contains(&format!("retried {what} run once"))
+                && description.contains("24 hours"),
+            "{description}"
+        );
+    }
+}

@@ -57,6 +57,11 @@ pub struct RouteSpec {
     pub client_streaming: bool,
     /// The method streams responses (sent as newline-delimited JSON).
     pub server_streaming: bool,
+    /// Request headers the method declares (`gateway.v1.header`), in lower case
+    /// (`idempotency-key`): forwarded upstream as gRPC metadata of the same name, on this route
+    /// only, besides the headers every route forwards. Validated by the generator (valid
+    /// metadata keys, no transport or reserved header) and again by the runtime at start-up.
+    pub headers: List<Text>,
     /// `Some` for a composite method (`gateway.v1.compose`): the gateway answers it itself by
     /// calling the parts' RPCs concurrently; `grpc_service` then names a gateway-implemented
     /// service that has no upstream. `None` for every ordinary route.

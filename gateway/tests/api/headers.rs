@@ -67,6 +67,73 @@ async fn configured_headers_are_forwarded_under_their_own_names() {
 }
 
 #[tokio::test]
+async fn declared_headers_are_forwarded_on_their_route_only() {
+    let app = spawn_app().await;
+    // `POST /v1/things/{id}:archive` declares `idempotency-key` and `x-archive-reason`.
+    let response = app
+        .send(
+            "POST",
+            "/v1/things/7:archive",
+            &[
+                ("Idempotency-Key", "k-7"),
+                ("X-Archive-Reason", "old"),
+                ("cookie", "not-forwarded"),
+            ],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        response.header("grpc-metadata-seen-idempotency-key"),
+        Some("k-7")
+    );
+    assert_eq!(
+        response.header("grpc-metadata-seen-x-archive-reason"),
+        Some("old")
+    );
+
+    // `POST /v1/echo` declares none: not forwarded.
+    let response = app
+        .send(
+            "POST",
+            "/v1/echo",
+            &[("Idempotency-Key", "k-7"), ("X-Archive-Reason", "old")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert!(
+        response
+            .header("grpc-metadata-seen-idempotency-key")
+            .is_none()
+    );
+    assert!(
+        response
+            .header("grpc-metadata-seen-x-archive-reason")
+            .is_none()
+    );
+
+    // Declared and configured: forwarded once.
+    let app = spawn_app_with(|config| {
+        config.forwarded_headers = vec![http::HeaderName::from_static("idempotency-key")];
+    })
+    .await;
+    let response = app
+        .send(
+            "POST",
+            "/v1/things/7:archive",
+            &[("Idempotency-Key", "k-8")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(
+        response.header("grpc-metadata-seen-idempotency-key"),
+        Some("k-8")
+    );
+}
+
+#[tokio::test]
 async fn a_reserved_forwarded_header_is_a_startup_error() {
     let config = gateway::GatewayConfig {
         forwarded_headers: vec![http::HeaderName::from_static("grpc-timeout")],

@@ -49,6 +49,7 @@ const ECHO: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: B(&[]),
     compose: None,
 };
 
@@ -133,6 +134,8 @@ pub static ROUTES: &[RouteSpec] = &[
         },
         path_params: B(&[one(B(&[B("id")]), 2)]),
         body: BodySpec::Whole,
+        // Declared (`gateway.v1.header`): forwarded on this route only.
+        headers: B(&[B("idempotency-key"), B("x-archive-reason")]),
         ..ECHO
     },
     RouteSpec {
@@ -336,6 +339,7 @@ const REPORTED: &[&str] = &[
     "tenant",
     "grpc-timeout",
     "idempotency-key",
+    "x-archive-reason",
 ];
 
 /// The generic echo service. Behaviour is steered through request metadata (sent by the tests

@@ -32,6 +32,7 @@ const GOOD: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: B(&[]),
     compose: None,
 };
 
@@ -105,6 +106,18 @@ static MULTI_BEFORE_VARIABLE: &[RouteSpec] = &[RouteSpec {
     ..GOOD
 }];
 
+/// A declared header the transport owns.
+static RESERVED_HEADER: &[RouteSpec] = &[RouteSpec {
+    headers: B(&[B("grpc-timeout")]),
+    ..GOOD
+}];
+
+/// A declared header that is no header name.
+static INVALID_HEADER: &[RouteSpec] = &[RouteSpec {
+    headers: B(&[B("not a header")]),
+    ..GOOD
+}];
+
 fn start_error(routes: &'static [RouteSpec]) -> String {
     match gateway::app(GatewayConfig::default(), routes, pool()) {
         Ok(_) => panic!("the table should not resolve"),
@@ -124,6 +137,11 @@ async fn unresolvable_routes_fail_start_up_naming_the_route() {
         (TWO_MULTIS, "only one `**`"),
         (ONE_SEGMENT_MULTI, "is the `**`"),
         (MULTI_BEFORE_VARIABLE, "outside the template"),
+        (RESERVED_HEADER, "header `grpc-timeout` cannot be forwarded"),
+        (
+            INVALID_HEADER,
+            "header `not a header` is not a valid HTTP header name",
+        ),
     ] {
         let message = start_error(routes);
         assert!(

@@ -5,12 +5,15 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use diesel_migrations::EmbeddedMigrations;
 use discovery::Registration;
+use prometheus_client::registry::Registry;
 use tonic::service::Routes;
 
 use crate::config::ServiceConfig;
+use crate::metrics::{GrpcMetricsLayer, MetricsListener};
 use crate::{Database, GrpcServer, ServiceBinary};
 
 /// What makes one service different from another: its binary, its schema and its gRPC routes.
@@ -39,6 +42,10 @@ pub struct Application<S> {
     server: GrpcServer,
     db: Database,
     service: S,
+    /// The gRPC server's and the pool's metrics.
+    registry: Arc<Registry>,
+    /// Where `/metrics` is served, when asked for ([`Application::serve_metrics`]).
+    metrics: Option<MetricsListener>,
 }
 
 impl<S: ShopService + Default> Application<S> {
@@ -56,12 +63,35 @@ impl<S: ShopService> Application<S> {
     /// anything is served.
     pub async fn build_with(config: ServiceConfig, service: S) -> anyhow::Result<Self> {
         let db = Database::new(&config.database)?;
-        let server = GrpcServer::bind(config.listen_addr, S::BINARY.grpc_service).await?;
+        let mut registry = Registry::default();
+        db.register_metrics(&mut registry);
+        let layer = GrpcMetricsLayer::new(
+            &mut registry,
+            S::BINARY.grpc_service,
+            proto::FILE_DESCRIPTOR_SET,
+        );
+        let server = GrpcServer::bind(config.listen_addr, S::BINARY.grpc_service)
+            .await?
+            .with_metrics(layer);
         Ok(Self {
             server,
             db,
             service,
+            registry: Arc::new(registry),
+            metrics: None,
         })
+    }
+
+    /// Serves the metrics ([`crate::metrics`]) at `GET http://<addr>/metrics` while the
+    /// service runs; binds `addr` now (port 0 picks a free port).
+    pub async fn serve_metrics(mut self, addr: SocketAddr) -> anyhow::Result<Self> {
+        self.metrics = Some(MetricsListener::bind(addr).await?);
+        Ok(self)
+    }
+
+    /// Where `/metrics` is served, if [`Application::serve_metrics`] was called.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsListener::local_addr)
     }
 
     /// The address the server listens on (the port actually chosen when asked for port 0).
@@ -86,14 +116,21 @@ impl<S: ShopService> Application<S> {
             server,
             db,
             service,
+            registry,
+            metrics,
         } = self;
+        let admin = metrics.map(|listener| listener.spawn(registry));
         let routes = service.routes(db.clone());
-        server
+        let served = server
             .serve(
                 routes,
                 async move { db.start(S::MIGRATIONS).await },
                 shutdown,
             )
-            .await
+            .await;
+        if let Some(admin) = admin {
+            admin.abort();
+        }
+        served
     }
 }

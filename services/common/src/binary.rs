@@ -47,6 +47,9 @@ where
     crate::telemetry::init_tracing(args.log.log_format);
     let result = async {
         let mut app = build(&args).await?;
+        if let Some(addr) = args.metrics_addr {
+            app = app.serve_metrics(addr).await?;
+        }
         if let Some(registration) =
             binary.registration(&args.consul, &args.advertise, app.local_addr())?
         {
@@ -189,6 +192,7 @@ mod tests {
         let expected = [
             ("--listen", "LISTEN_ADDR"),
             ("--extra", "EXTRA_FLAG"),
+            ("--metrics-addr", "METRICS_ADDR"),
             ("--database-url", "DATABASE_URL"),
             (
                 "--database-startup-timeout-secs",

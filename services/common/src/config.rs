@@ -26,6 +26,10 @@ pub struct ServiceArgs<E: clap::Args = NoFlags> {
     /// The binary's own flags ([`NoFlags`] for none).
     #[command(flatten)]
     pub own: E,
+    /// Address of the admin HTTP listener serving Prometheus metrics at `/metrics` (port 0
+    /// picks a free port). Unset: no metrics listener.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Where the service's database is and how to use it.
     #[command(flatten)]
     pub database: DatabaseArgs,

@@ -12,6 +12,12 @@ use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
 use crate::config::DatabaseConfig;
 
 /// A pooled connection; derefs to `AsyncPgConnection`, so query functions take `&mut *conn`.
@@ -48,6 +54,8 @@ pub struct Database {
     pool: Pool<AsyncPgConnection>,
     config: Arc<DatabaseConfig>,
     ready: Arc<AtomicBool>,
+    /// How long [`Database::conn`] waited for a connection (`db_pool_acquire_seconds`).
+    acquire: Histogram,
 }
 
 impl std::fmt::Debug for Database {
@@ -79,7 +87,19 @@ impl Database {
             pool,
             config: Arc::new(config.clone()),
             ready: Arc::new(AtomicBool::new(false)),
+            acquire: Histogram::new(crate::metrics::LATENCY_BUCKETS),
         })
+    }
+
+    /// Registers the pool's metrics in `registry`: its size, connections in use and callers
+    /// waiting (read at scrape time) and the time callers waited for a connection.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "db_pool_acquire_seconds",
+            "Time a request waited for a pooled database connection",
+            self.acquire.clone(),
+        );
+        registry.register_collector(Box::new(PoolCollector(self.pool.clone())));
     }
 
     /// Waits for the database (retrying the connection with exponential backoff for up to the
@@ -107,10 +127,53 @@ impl Database {
         if !self.is_ready() {
             return Err(DbError::NotReady);
         }
-        tokio::time::timeout(self.config.acquire_timeout, self.pool.get())
-            .await
-            .map_err(|_elapsed| DbError::Timeout)?
+        let started = std::time::Instant::now();
+        let conn = tokio::time::timeout(self.config.acquire_timeout, self.pool.get()).await;
+        self.acquire.observe(started.elapsed().as_secs_f64());
+        conn.map_err(|_elapsed| DbError::Timeout)?
             .map_err(DbError::from)
+    }
+}
+
+/// The pool's state as gauges, read from deadpool at each scrape.
+struct PoolCollector(Pool<AsyncPgConnection>);
+
+impl std::fmt::Debug for PoolCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolCollector").finish_non_exhaustive()
+    }
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let status = self.0.status();
+        let gauges = [
+            (
+                "db_pool_max_connections",
+                "Largest number of pooled database connections",
+                status.max_size,
+            ),
+            (
+                "db_pool_connections",
+                "Database connections open in the pool",
+                status.size,
+            ),
+            (
+                "db_pool_connections_in_use",
+                "Database connections handed out to requests",
+                status.size.saturating_sub(status.available),
+            ),
+            (
+                "db_pool_waiting",
+                "Requests waiting for a database connection",
+                status.waiting,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 

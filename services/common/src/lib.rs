@@ -1,6 +1,7 @@
 //! What every shop service shares: configuration flags, tracing, the database pool with start-up
 //! retry and embedded migrations, the tonic server scaffold (reflection, health, graceful
-//! shutdown, Consul registration through the `discovery` crate), the [`Application`] that ties
+//! shutdown, Consul registration through the `discovery` crate), Prometheus metrics on an admin
+//! port ([`metrics`]), the [`Application`] that ties
 //! them together, the binary's whole `main` ([`run`]) and the shop's service names.
 //!
 //! A service crate implements [`ShopService`] (its binary, migrations and routes) and keeps
@@ -11,6 +12,7 @@ pub mod binary;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod metrics;
 pub mod names;
 pub mod server;
 pub mod shutdown;

@@ -29,6 +29,7 @@ pub struct GrpcServer {
     service_name: &'static str,
     health: HealthReporter,
     registration: Option<Registration>,
+    metrics: Option<crate::metrics::GrpcMetricsLayer>,
 }
 
 impl GrpcServer {
@@ -47,6 +48,7 @@ impl GrpcServer {
             service_name,
             health,
             registration: None,
+            metrics: None,
         })
     }
 
@@ -54,6 +56,12 @@ impl GrpcServer {
     /// shutdown begins.
     pub fn register(mut self, registration: Registration) -> Self {
         self.registration = Some(registration);
+        self
+    }
+
+    /// Counts every call the server answers in `metrics` ([`crate::metrics`]).
+    pub fn with_metrics(mut self, metrics: crate::metrics::GrpcMetricsLayer) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -79,6 +87,7 @@ impl GrpcServer {
             service_name,
             health,
             registration,
+            metrics,
         } = self;
         let routes = routes
             .add_service(reflection_v1(service_name)?)
@@ -116,6 +125,7 @@ impl GrpcServer {
         // delayed ACK on small responses (p99 of ~40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = tonic::transport::Server::builder()
+            .layer(metrics.unwrap_or_else(crate::metrics::GrpcMetricsLayer::disabled))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop);
         tokio::pin!(server);

@@ -32,6 +32,9 @@ const SERVING_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct RunningService {
     /// Where the service listens.
     pub addr: SocketAddr,
+    /// Where the service serves `/metrics` (every service started by [`spawn`] does, on a free
+    /// port; `None` for services started otherwise).
+    pub metrics_addr: Option<SocketAddr>,
     /// A channel connected to the service.
     pub channel: Channel,
     stop: Option<oneshot::Sender<()>>,
@@ -64,6 +67,7 @@ impl RunningService {
             .expect("service becomes SERVING");
         Self {
             addr,
+            metrics_addr: None,
             channel,
             stop: Some(stop),
             server: Some(server),
@@ -187,9 +191,15 @@ async fn spawn<S: ShopService>(
     };
     let app = build(config)
         .await
-        .unwrap_or_else(|err| panic!("build {what}: {err:#}"));
+        .unwrap_or_else(|err| panic!("build {what}: {err:#}"))
+        .serve_metrics(any_port())
+        .await
+        .unwrap_or_else(|err| panic!("{what} metrics: {err:#}"));
     let addr = app.local_addr();
-    RunningService::start(db, addr, |s| app.run_until(until(s))).await
+    let metrics_addr = app.metrics_addr();
+    let mut service = RunningService::start(db, addr, |s| app.run_until(until(s))).await;
+    service.metrics_addr = metrics_addr;
+    service
 }
 
 /// A users service on a fresh database.

@@ -71,6 +71,7 @@ pub const ECHO_SERVICE_GET: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/echo/nested/{nested.name}`
@@ -110,6 +111,7 @@ pub const ECHO_SERVICE_GET_NESTED: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/{name=shelves/*/books/*}`
@@ -148,6 +150,7 @@ pub const ECHO_SERVICE_GET_RESOURCE: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/files/{path=**}`
@@ -184,6 +187,7 @@ pub const ECHO_SERVICE_GET_PATH: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/any/*/echo/{id}/**`
@@ -223,6 +227,7 @@ pub const ECHO_SERVICE_GET_WILDCARDS: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/{name=folders/*/**}/items/{id}`
@@ -269,6 +274,7 @@ pub const ECHO_SERVICE_GET_UNDER: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/{path=**/boxes/*}:open`
@@ -308,6 +314,7 @@ pub const ECHO_SERVICE_GET_UNDER_1: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/kinds/{kind}/at/{when}`
@@ -351,6 +358,7 @@ pub const ECHO_SERVICE_GET_BY_KIND: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo`
@@ -378,6 +386,7 @@ pub const ECHO_SERVICE_CREATE: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo/nested/{nested.name}`
@@ -417,11 +426,13 @@ pub const ECHO_SERVICE_CREATE_1: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo/{id}:archive`
 ///
-/// A custom method: a verb after a path variable, with the rest of the message as the body.
+/// A custom method: a verb after a path variable, with the rest of the message as the body. It
+/// reads two request headers, forwarded as gRPC metadata and documented as header parameters.
 pub const ECHO_SERVICE_ARCHIVE: RouteSpec = RouteSpec {
     operation_id: Cow::Borrowed("EchoService_Archive"),
     http_method: Cow::Borrowed("POST"),
@@ -453,6 +464,9 @@ pub const ECHO_SERVICE_ARCHIVE: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(
+        &[Cow::Borrowed("idempotency-key"), Cow::Borrowed("x-archive-reason")],
+    ),
     compose: None,
 };
 /// `PATCH /v1/echo/{id}`
@@ -489,6 +503,7 @@ pub const ECHO_SERVICE_UPDATE: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `PATCH /v1/{nested.name=shelves/*}`
@@ -531,6 +546,7 @@ pub const ECHO_SERVICE_UPDATE_NESTED: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/echo/{id}/nested`
@@ -568,6 +584,7 @@ pub const ECHO_SERVICE_GET_NESTED_ONLY: RouteSpec = RouteSpec {
     response_body: Some(Cow::Borrowed("nested")),
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `DELETE /v1/echo/{id}`
@@ -604,6 +621,7 @@ pub const ECHO_SERVICE_DELETE: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo/{id}:delete`
@@ -640,6 +658,7 @@ pub const ECHO_SERVICE_DELETE_1: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `PUT /v1/users/{nested.name}/echo/{id}:delete`
@@ -685,6 +704,7 @@ pub const ECHO_SERVICE_DELETE_2: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `HEAD /v1/echo/{id}`
@@ -721,6 +741,7 @@ pub const ECHO_SERVICE_HEAD: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/echo/{id}:stream`
@@ -757,6 +778,7 @@ pub const ECHO_SERVICE_STREAM: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: true,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo/{id}:collect`
@@ -794,6 +816,7 @@ pub const ECHO_SERVICE_COLLECT: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: true,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/echo:chat`
@@ -821,6 +844,7 @@ pub const ECHO_SERVICE_CHAT: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: true,
     server_streaming: true,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/raw`
@@ -848,6 +872,7 @@ pub const ECHO_SERVICE_RAW: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `PUT /v1/uploads/{id}`
@@ -884,6 +909,7 @@ pub const ECHO_SERVICE_UPLOAD: RouteSpec = RouteSpec {
     response_body: Some(Cow::Borrowed("file")),
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `POST /v1/raw:stream`
@@ -911,6 +937,7 @@ pub const ECHO_SERVICE_RAW_STREAM: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: true,
+    headers: Cow::Borrowed(&[]),
     compose: None,
 };
 /// `GET /v1/fan-out/{id}`
@@ -948,6 +975,7 @@ pub const FAN_OUT_SERVICE_FAN_OUT: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: false,
+    headers: Cow::Borrowed(&[]),
     compose: Some(ComposeSpec {
         parts: Cow::Borrowed(
             &[

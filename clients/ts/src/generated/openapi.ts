@@ -452,7 +452,10 @@ export interface operations {
     PurchaseService_CreatePurchase: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried purchase run once: requests with the same key and the same body get the first one's stored answer, with one purchase and one charge, however often and however concurrently they are sent. 1 to 200 printable ASCII characters (a bare value or a structured-field string `"..."`), e.g. a UUID chosen per purchase. The same key with another body, or already used for a refund, is 409 (`ALREADY_EXISTS`); a copy sent while the first is still running waits for its answer, and is 409 (`ABORTED`) if it does not come within the deadline. A request that fails before writing anything frees its key. Keys and their answers are kept 24 hours (purchases-service `--idempotency-key-ttl-secs`). */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -478,7 +481,10 @@ export interface operations {
     PurchaseService_RefundPurchase: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retried refund run once: requests with the same key for the same purchase get the first one's stored answer, however often and however concurrently they are sent (a purchase is never refunded twice in any case; the key makes a retry answer like the first request instead of 400). 1 to 200 printable ASCII characters (a bare value or a structured-field string `"..."`). The same key for another purchase, or already used for a purchase, is 409 (`ALREADY_EXISTS`); a copy sent while the first is still running waits for its answer, and is 409 (`ABORTED`) if it does not come within the deadline. Keys and their answers are kept 24 hours (purchases-service `--idempotency-key-ttl-secs`). */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description The purchase's id. */
                 id: string;
