@@ -2,7 +2,8 @@
 
 use crate::{cargo, run_checked};
 
-/// Format, lints (warnings are errors), generated files fresh, every test in the workspace, the
+/// Format, lints (warnings are errors), generated files fresh, the ops files (alert rules,
+/// Prometheus config, Grafana dashboard), every test in the workspace, the
 /// googleapis corpus (`cargo xtask corpus`), then the end-to-end checks of `cargo xtask e2e`.
 ///
 /// Tests need a PostgreSQL server: `TEST_DATABASE_URL` if set, otherwise `test-support` starts a
@@ -20,6 +21,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ]))?;
     crate::r#gen::run(&["--check".to_owned()])?;
     validate_openapi()?;
+    check_ops()?;
     run_checked(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     // The generator on every annotated directory of googleapis (pinned), every document
     // validated: about a minute and a half on two cores.
@@ -48,5 +50,32 @@ fn validate_openapi() -> anyhow::Result<()> {
                 "openapi/openapi.json",
                 "openapi/openapi.yaml",
             ]),
+    )
+}
+
+/// Checks `ops/`: the alert rules and the Prometheus config with `promtool` (Debian's
+/// `prometheus` package), the rules' unit tests (`promtool test rules`), and the Grafana
+/// dashboard's shape (`ops/grafana/check_dashboard.py`).
+fn check_ops() -> anyhow::Result<()> {
+    let installed = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    anyhow::ensure!(
+        installed,
+        "promtool is missing: install the `prometheus` package (`apt-get install prometheus`)"
+    );
+    let promtool = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("promtool");
+        cmd.current_dir(crate::project_root()).args(args);
+        run_checked(&mut cmd)
+    };
+    promtool(&["check", "rules", "ops/prometheus/alerts.yml"])?;
+    promtool(&["check", "config", "ops/prometheus/prometheus.yml"])?;
+    promtool(&["test", "rules", "ops/prometheus/alerts_test.yml"])?;
+    run_checked(
+        std::process::Command::new("python3")
+            .current_dir(crate::project_root())
+            .arg("ops/grafana/check_dashboard.py"),
     )
 }

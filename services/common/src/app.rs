@@ -30,6 +30,12 @@ pub trait ShopService: Send + 'static {
     /// The service's gRPC routes, answering from `db`. Reflection and health are added by
     /// [`GrpcServer`].
     fn routes(self, db: Database) -> Routes;
+
+    /// Registers the service's own metrics (beside the gRPC server's and the pool's) in
+    /// `registry`, served at `/metrics`; nothing by default.
+    fn register_metrics(&self, registry: &mut Registry) {
+        let _ = registry;
+    }
 }
 
 /// A bound, ready-to-run service `S`.
@@ -65,6 +71,7 @@ impl<S: ShopService> Application<S> {
         let db = Database::new(&config.database)?;
         let mut registry = Registry::default();
         db.register_metrics(&mut registry);
+        service.register_metrics(&mut registry);
         let layer = GrpcMetricsLayer::new(
             &mut registry,
             S::BINARY.grpc_service,

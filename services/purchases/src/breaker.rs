@@ -9,10 +9,20 @@
 //! machine cannot be tested under tokio's paused time; and it brings `rand` 0.8 and
 //! `parking_lot` for what is sixty lines here. What counts as a failure is the caller's call
 //! (an upstream's NOT_FOUND is an answer, not a failure), which a [`Permit`] reports.
+//!
+//! [`BreakerCollector`] exposes the breakers at scrape time:
+//! `circuit_breaker_state{upstream}` (0 closed, 1 half-open, 2 open),
+//! `circuit_breaker_transitions_total{upstream, state}` (entries into each state) and
+//! `circuit_breaker_rejections_total{upstream}` (calls refused without trying).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use tokio::time::Instant;
 
 /// When a breaker opens and how long it stays open.
@@ -44,6 +54,25 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// The value of `circuit_breaker_state`: 0 closed, 1 half-open, 2 open.
+    pub fn as_metric(self) -> i64 {
+        match self {
+            Self::Closed => 0,
+            Self::HalfOpen => 1,
+            Self::Open => 2,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::HalfOpen => "half_open",
+            Self::Open => "open",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum State {
     Closed { failures: u32 },
@@ -67,6 +96,36 @@ struct Inner {
     name: &'static str,
     config: BreakerConfig,
     state: Mutex<State>,
+    counts: Counts,
+}
+
+/// What the breaker did, for its metrics (only ever incremented, under the state's lock).
+#[derive(Debug, Default)]
+struct Counts {
+    to_closed: AtomicU64,
+    to_half_open: AtomicU64,
+    to_open: AtomicU64,
+    rejected: AtomicU64,
+}
+
+impl Counts {
+    fn entered(&self, state: BreakerState) {
+        let counter = match state {
+            BreakerState::Closed => &self.to_closed,
+            BreakerState::HalfOpen => &self.to_half_open,
+            BreakerState::Open => &self.to_open,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, state: BreakerState) -> u64 {
+        match state {
+            BreakerState::Closed => &self.to_closed,
+            BreakerState::HalfOpen => &self.to_half_open,
+            BreakerState::Open => &self.to_open,
+        }
+        .load(Ordering::Relaxed)
+    }
 }
 
 impl CircuitBreaker {
@@ -80,6 +139,7 @@ impl CircuitBreaker {
                     ..config
                 },
                 state: Mutex::new(State::Closed { failures: 0 }),
+                counts: Counts::default(),
             }),
         }
     }
@@ -99,8 +159,11 @@ impl CircuitBreaker {
         let mut state = self.lock();
         let probe = match *state {
             State::Closed { .. } => false,
-            State::Open { until } if Instant::now() < until => return Err(BreakerOpen),
+            State::Open { until } if Instant::now() < until => return Err(self.reject()),
             State::Open { .. } | State::HalfOpen { probing: false } => {
+                if let State::Open { .. } = *state {
+                    self.inner.counts.entered(BreakerState::HalfOpen);
+                }
                 tracing::info!(
                     upstream = self.inner.name,
                     "circuit breaker half-open: probing"
@@ -108,13 +171,23 @@ impl CircuitBreaker {
                 *state = State::HalfOpen { probing: true };
                 true
             }
-            State::HalfOpen { probing: true } => return Err(BreakerOpen),
+            State::HalfOpen { probing: true } => return Err(self.reject()),
         };
         Ok(Permit {
             breaker: self.clone(),
             probe,
             reported: false,
         })
+    }
+
+    /// The upstream this breaker guards.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    fn reject(&self) -> BreakerOpen {
+        self.inner.counts.rejected.fetch_add(1, Ordering::Relaxed);
+        BreakerOpen
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -134,6 +207,7 @@ impl CircuitBreaker {
                     upstream = name,
                     "circuit breaker closed: the upstream answers"
                 );
+                self.inner.counts.entered(BreakerState::Closed);
                 State::Closed { failures: 0 }
             }
             (State::Closed { failures }, false) => {
@@ -163,6 +237,7 @@ impl CircuitBreaker {
     }
 
     fn open_state(&self) -> State {
+        self.inner.counts.entered(BreakerState::Open);
         State::Open {
             until: Instant::now() + self.inner.config.cooldown,
         }
@@ -173,6 +248,57 @@ impl CircuitBreaker {
         if let State::HalfOpen { probing: true } = *state {
             *state = State::HalfOpen { probing: false };
         }
+    }
+}
+
+/// The state and counts of a set of breakers, read at each scrape.
+#[derive(Debug)]
+pub(crate) struct BreakerCollector(pub(crate) Vec<CircuitBreaker>);
+
+impl Collector for BreakerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let states = [
+            BreakerState::Closed,
+            BreakerState::HalfOpen,
+            BreakerState::Open,
+        ];
+        let gauge_type = ConstGauge::new(0i64).metric_type();
+        let counter_type = ConstCounter::new(0u64).metric_type();
+        let mut family = encoder.encode_descriptor(
+            "circuit_breaker_state",
+            "State of the circuit breaker per upstream: 0 closed, 1 half-open, 2 open",
+            None,
+            gauge_type,
+        )?;
+        for breaker in &self.0 {
+            let labels = [("upstream", breaker.name())];
+            ConstGauge::new(breaker.state().as_metric()).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "circuit_breaker_transitions",
+            "Times the circuit breaker of an upstream entered a state",
+            None,
+            counter_type,
+        )?;
+        for breaker in &self.0 {
+            for state in states {
+                let labels = [("upstream", breaker.name()), ("state", state.label())];
+                ConstCounter::new(breaker.inner.counts.get(state))
+                    .encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "circuit_breaker_rejections",
+            "Calls to an upstream refused at once by its open circuit breaker",
+            None,
+            counter_type,
+        )?;
+        for breaker in &self.0 {
+            let labels = [("upstream", breaker.name())];
+            ConstCounter::new(breaker.inner.counts.rejected.load(Ordering::Relaxed))
+                .encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 

@@ -160,6 +160,15 @@ impl ShopService for PurchasesService {
             self.settings,
         )))
     }
+
+    /// Each upstream's circuit breaker: `circuit_breaker_state{upstream}` (0 closed,
+    /// 1 half-open, 2 open), `circuit_breaker_transitions_total{upstream, state}` and
+    /// `circuit_breaker_rejections_total{upstream}`, read at scrape time.
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(breaker::BreakerCollector(
+            self.upstreams.breakers(),
+        )));
+    }
 }
 
 /// A bound, ready-to-run purchases service: the shared [`shop_common::Application`], with

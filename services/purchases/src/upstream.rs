@@ -140,6 +140,15 @@ impl Upstreams {
         })
     }
 
+    /// The breakers of the three upstreams, for the metrics.
+    pub(crate) fn breakers(&self) -> Vec<CircuitBreaker> {
+        vec![
+            self.users.breaker.clone(),
+            self.products.breaker.clone(),
+            self.payments.breaker.clone(),
+        ]
+    }
+
     /// The longest one logical call may take.
     pub fn call_deadline(&self) -> Duration {
         self.policy.deadline

@@ -10,7 +10,7 @@ use purchases_service::{BreakerConfig, ResilienceConfig};
 use shop_testkit::UpstreamAddrs;
 use tonic::Code;
 
-use crate::helpers::{ShopOptions, buy, ledger, request, spawn_stack_with, stored};
+use crate::helpers::{ShopOptions, buy, ledger, request, sample, scrape, spawn_stack_with, stored};
 
 /// With payments refusing connections, a purchase fails within this (three attempts with
 /// 50-400 ms jittered backoff); once the breaker is open, within a few milliseconds.
@@ -108,6 +108,72 @@ async fn payments_down_fails_purchases_fast_opens_the_breaker_and_recovers_after
             "COMPLETED",
             "COMPLETED"
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_breaker_state_and_its_rejections_are_on_the_metrics_endpoint() {
+    let mut stack = spawn_stack_with(ShopOptions {
+        deadline: Duration::from_secs(1),
+        resilience: ResilienceConfig {
+            retries: 2,
+            breaker: BreakerConfig {
+                failures: 3,
+                // Longer than the test: the breaker stays open while it is read.
+                cooldown: Duration::from_secs(300),
+            },
+            ..ResilienceConfig::default()
+        },
+        ..ShopOptions::default()
+    })
+    .await;
+    let metrics = stack
+        .purchases
+        .metrics_addr
+        .expect("purchases serves /metrics");
+    let state = r#"circuit_breaker_state{upstream="payments-service"}"#;
+    let opened = r#"circuit_breaker_transitions_total{upstream="payments-service",state="open"}"#;
+    let rejected = r#"circuit_breaker_rejections_total{upstream="payments-service"}"#;
+
+    let text = scrape(metrics).await;
+    for upstream in ["users-service", "products-service", "payments-service"] {
+        let series = format!(r#"circuit_breaker_state{{upstream="{upstream}"}}"#);
+        assert_eq!(
+            sample(&text, &series),
+            Some(0.0),
+            "{series} closed in:\n{text}"
+        );
+    }
+    assert_eq!(sample(&text, opened), Some(0.0));
+    assert_eq!(sample(&text, rejected), Some(0.0));
+
+    let user = stack.create_user("John Doe", "john@example.com").await;
+    let product = stack.create_product("Laptop", 1299.99).await;
+    stack.payments.stop().await;
+    // Three failed attempts (one try, two retries) open payments' breaker...
+    let failed = buy(&stack, user.id, product.id)
+        .await
+        .purchase
+        .expect("purchase");
+    assert_eq!(failed.failure_reason, "payments unavailable");
+    // ...and the next purchase is refused by it without trying.
+    let failed = buy(&stack, user.id, product.id)
+        .await
+        .purchase
+        .expect("purchase");
+    assert_eq!(failed.failure_reason, "payments unavailable");
+
+    let text = scrape(metrics).await;
+    assert_eq!(sample(&text, state), Some(2.0), "open in:\n{text}");
+    assert_eq!(sample(&text, opened), Some(1.0), "opened once in:\n{text}");
+    assert!(
+        sample(&text, rejected).is_some_and(|n| n >= 1.0),
+        "rejections counted in:\n{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"circuit_breaker_state{upstream="users-service"}"#),
+        Some(0.0),
+        "the other upstreams' breakers stay closed"
     );
 }
 
