@@ -245,23 +245,21 @@ impl Core {
         conn.transaction(async |conn| {
             let row = match db::settle_purchase(conn, id, settlement).await? {
                 Some(row) => {
-                    tracing::info!(purchase_id = row.id, status = row.status, reason = row.failure_reason, "purchase settled");
+                    tracing::info!(
+                        purchase_id = row.id,
+                        status = row.status,
+                        reason = row.failure_reason,
+                        "purchase settled"
+                    );
                     row
                 }
                 None => {
                     tracing::warn!(purchase_id = id.get(), "purchase was settled meanwhile");
-                    db::find_purchase(conn, id).await?.ok_or_else(|| {
-                        PurchaseError::Corrupt(format!("purchase {id} vanished"))
-                    })?
+                    existing_purchase(conn, id).await?
                 }
             };
             let response = answer(row)?;
-            if let Some(owner) = owner
-                && !db::store_response(conn, &owner.key, owner.claim, &response.encode_to_vec())
-                    .await?
-            {
-                tracing::warn!(key = %owner.key, "the key was taken over; its answer is not stored");
-            }
+            store_answer(conn, owner, &response).await?;
             Ok(response)
         })
         .await
@@ -276,9 +274,7 @@ impl Core {
     ) -> Result<Option<CreatePurchaseResponse>, PurchaseError> {
         let row = {
             let mut conn = self.db.conn().await?;
-            db::find_purchase(&mut conn, id)
-                .await?
-                .ok_or_else(|| PurchaseError::Corrupt(format!("purchase {id} vanished")))?
+            existing_purchase(&mut conn, id).await?
         };
         if row.status == PurchaseStatus::Pending.as_db() {
             return Ok(None);
@@ -377,21 +373,14 @@ impl Core {
                 Some(row) => row,
                 // A concurrent refund marked it first (payments refunded once for both).
                 None => {
-                    let row = db::find_purchase(conn, id).await?.ok_or_else(|| {
-                        PurchaseError::Corrupt(format!("purchase {id} vanished"))
-                    })?;
+                    let row = existing_purchase(conn, id).await?;
                     return Err(not_refundable(id, status_of(&row)?));
                 }
             };
             let response = RefundPurchaseResponse {
                 purchase: Some(to_message(row)?),
             };
-            if let Some(owner) = owner
-                && !db::store_response(conn, &owner.key, owner.claim, &prost::Message::encode_to_vec(&response))
-                    .await?
-            {
-                tracing::warn!(key = %owner.key, "the key was taken over; its answer is not stored");
-            }
+            store_answer(conn, owner, &response).await?;
             Ok(response)
         })
         .await
@@ -528,6 +517,33 @@ fn ledger_settlement(id: Id, amount: Cents, charged: i64) -> Settlement {
             "the payments ledger holds another charge under this purchase's key",
         ))
     }
+}
+
+/// The purchase `id`, which the caller knows exists (it was written earlier, and purchases are
+/// never deleted): a missing row is corruption, not NOT_FOUND.
+async fn existing_purchase(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: Id,
+) -> Result<PurchaseRow, PurchaseError> {
+    db::find_purchase(conn, id)
+        .await?
+        .ok_or_else(|| PurchaseError::Corrupt(format!("purchase {id} vanished")))
+}
+
+/// Stores `response` as the answer of the idempotency key `owner` holds (if the request had
+/// one), in the caller's transaction. A claim taken over meanwhile keeps the other request's
+/// answer: this one is still returned, only not stored.
+async fn store_answer(
+    conn: &mut diesel_async::AsyncPgConnection,
+    owner: Option<&Owner>,
+    response: &impl prost::Message,
+) -> Result<(), PurchaseError> {
+    if let Some(owner) = owner
+        && !db::store_response(conn, &owner.key, owner.claim, &response.encode_to_vec()).await?
+    {
+        tracing::warn!(key = %owner.key, "the key was taken over; its answer is not stored");
+    }
+    Ok(())
 }
 
 fn not_refundable(id: Id, status: PurchaseStatus) -> PurchaseError {

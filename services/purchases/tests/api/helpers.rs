@@ -22,6 +22,16 @@ pub async fn spawn_stack_with(options: ShopOptions) -> Stack {
     shop_testkit::spawn_shop_with(options).await
 }
 
+/// The stack with payments following `rules` (declines, failure rate, delay) and defaults
+/// otherwise.
+pub async fn spawn_stack_with_payments(rules: payments_service::Rules) -> Stack {
+    spawn_stack_with(ShopOptions {
+        payments: rules,
+        ..ShopOptions::default()
+    })
+    .await
+}
+
 pub fn request(user_id: i64, product_id: i64) -> CreatePurchaseRequest {
     CreatePurchaseRequest {
         user_id,

@@ -7,7 +7,7 @@ use proto::payments::v1::GetChargeRequest;
 use proto::purchases::v1::{GetPurchaseRequest, PurchaseStatus, RefundPurchaseRequest};
 use tonic::Code;
 
-use crate::helpers::{LedgerRow, ShopOptions, buy, ledger, spawn_stack, spawn_stack_with, stored};
+use crate::helpers::{LedgerRow, buy, ledger, spawn_stack, spawn_stack_with_payments, stored};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_completed_purchase_has_one_charge_of_its_exact_amount_under_its_id() {
@@ -36,12 +36,9 @@ async fn a_completed_purchase_has_one_charge_of_its_exact_amount_under_its_id() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declined_charge_fails_the_purchase_with_the_reason_and_charges_nothing() {
-    let stack = spawn_stack_with(ShopOptions {
-        payments: Rules {
-            decline_above: 100_000,
-            ..Rules::default()
-        },
-        ..ShopOptions::default()
+    let stack = spawn_stack_with_payments(Rules {
+        decline_above: 100_000,
+        ..Rules::default()
     })
     .await;
     let user = stack.create_user("John Doe", "john@example.com").await;
@@ -162,12 +159,9 @@ async fn concurrent_refunds_of_one_purchase_refund_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_purchase_cannot_be_refunded_and_a_missing_one_is_not_found() {
-    let stack = spawn_stack_with(ShopOptions {
-        payments: Rules {
-            decline_above: 0,
-            ..Rules::default()
-        },
-        ..ShopOptions::default()
+    let stack = spawn_stack_with_payments(Rules {
+        decline_above: 0,
+        ..Rules::default()
     })
     .await;
     let user = stack.create_user("John Doe", "john@example.com").await;

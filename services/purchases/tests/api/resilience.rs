@@ -10,7 +10,10 @@ use purchases_service::{BreakerConfig, ResilienceConfig};
 use shop_testkit::UpstreamAddrs;
 use tonic::Code;
 
-use crate::helpers::{ShopOptions, buy, ledger, request, sample, scrape, spawn_stack_with, stored};
+use crate::helpers::{
+    ShopOptions, buy, ledger, request, sample, scrape, spawn_stack_with, spawn_stack_with_payments,
+    stored,
+};
 
 /// With payments refusing connections, a purchase fails within this (three attempts with
 /// 50-400 ms jittered backoff); once the breaker is open, within a few milliseconds.
@@ -179,12 +182,9 @@ async fn the_breaker_state_and_its_rejections_are_on_the_metrics_endpoint() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn payments_failing_every_call_fails_the_purchase_and_charges_nothing() {
-    let stack = spawn_stack_with(ShopOptions {
-        payments: Rules {
-            failure_rate: 1.0,
-            ..Rules::default()
-        },
-        ..ShopOptions::default()
+    let stack = spawn_stack_with_payments(Rules {
+        failure_rate: 1.0,
+        ..Rules::default()
     })
     .await;
     let user = stack.create_user("John Doe", "john@example.com").await;
