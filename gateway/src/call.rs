@@ -83,14 +83,21 @@ impl<'a> Call<'a> {
         self
     }
 
-    /// Counts the outcome of a finished call, when observed.
-    fn record<T>(&self, started: Option<Instant>, outcome: &Result<T, GatewayError>) {
+    /// Runs `call` (one of this call's paths) and, when observed, counts its outcome and
+    /// latency: the one place both paths are measured.
+    async fn measured<T>(
+        &self,
+        call: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let started = self.metrics.map(|_| Instant::now());
+        let outcome = call.await;
         if let (Some(metrics), Some(started)) = (self.metrics, started) {
             let code = outcome
                 .as_ref()
                 .map_or_else(GatewayError::code, |_| tonic::Code::Ok);
             metrics.record(code, started.elapsed());
         }
+        outcome
     }
 
     /// A unary call: one message back, with the upstream's response metadata.
@@ -194,10 +201,8 @@ impl<'a> Call<'a> {
         F: FnOnce(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let started = self.metrics.map(|_| Instant::now());
-        let outcome = self.send_once(message, metadata, deadline, rpc).await;
-        self.record(started, &outcome);
-        outcome
+        self.measured(self.send_once(message, metadata, deadline, rpc))
+            .await
     }
 
     /// [`Self::send`] without the metrics.
@@ -252,10 +257,8 @@ impl Call<'_> {
         F: Fn(Grpc<Channel>, tonic::Request<DynamicMessage>, PathAndQuery, DynamicCodec) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let started = self.metrics.map(|_| Instant::now());
-        let outcome = self.replay(message, metadata, deadline, rpc).await;
-        self.record(started, &outcome);
-        outcome
+        self.measured(self.replay(message, metadata, deadline, rpc))
+            .await
     }
 
     /// [`Self::send_replayable`] without the metrics.

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shop_common::DatabaseConfig;
+use shop_common::{DatabaseConfig, ShopService};
 use test_support::{FakeConsul, TestDatabase};
 use tokio::sync::oneshot;
 
@@ -418,6 +418,40 @@ where
     (stop, tokio::spawn(run(stopped)))
 }
 
+/// Service `S` with its default settings on a fresh database, registered in Consul under its
+/// binary's name and gRPC service, served until the returned sender fires. The database lives
+/// as long as the returned value.
+async fn start_registered<S: ShopService + Default>(
+    client: &ConsulClient,
+) -> (
+    TestDatabase,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let db = TestDatabase::create().await.expect("db");
+    let app = shop_common::Application::<S>::build(shop_common::ServiceConfig {
+        listen_addr: "127.0.0.1:0".parse().expect("literal"),
+        database: DatabaseConfig::new(db.url()),
+    })
+    .await
+    .unwrap_or_else(|err| panic!("{}: {err:#}", S::BINARY.name));
+    let port = app.local_addr().port();
+    let app = app.register(Registration::new(
+        client.clone(),
+        S::BINARY.name,
+        S::BINARY.grpc_service,
+        "127.0.0.1",
+        port,
+        "t",
+    ));
+    let (stop, served) = spawn_service(|stopped| {
+        app.run_until(async move {
+            let _ = stopped.await;
+        })
+    });
+    (db, stop, served)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_shop_runs_on_consul_purchases_included() {
     shop_common::telemetry::init_test_tracing();
@@ -433,46 +467,12 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
         let _ = stopped.await;
     };
 
-    let users_db = TestDatabase::create().await.expect("db");
-    let users = users_service::Application::build(users_service::Config {
-        listen_addr: "127.0.0.1:0".parse().expect("literal"),
-        database: DatabaseConfig::new(users_db.url()),
-    })
-    .await
-    .expect("users");
-    let users_addr = users.local_addr();
-    let users = users.register(registration(USERS, USER_SERVICE, users_addr));
-    let (stop_users, users) = spawn_service(|s| users.run_until(until(s)));
-
-    let products_db = TestDatabase::create().await.expect("db");
-    let products = products_service::Application::build(products_service::Config {
-        listen_addr: "127.0.0.1:0".parse().expect("literal"),
-        database: DatabaseConfig::new(products_db.url()),
-    })
-    .await
-    .expect("products");
-    let products_addr = products.local_addr();
-    let products = products.register(registration(
-        "products-service",
-        "products.v1.ProductService",
-        products_addr,
-    ));
-    let (stop_products, products) = spawn_service(|s| products.run_until(until(s)));
-
-    let payments_db = TestDatabase::create().await.expect("db");
-    let payments = payments_service::Application::build(payments_service::Config {
-        listen_addr: "127.0.0.1:0".parse().expect("literal"),
-        database: DatabaseConfig::new(payments_db.url()),
-    })
-    .await
-    .expect("payments");
-    let payments_addr = payments.local_addr();
-    let payments = payments.register(registration(
-        "payments-service",
-        "payments.v1.PaymentService",
-        payments_addr,
-    ));
-    let (stop_payments, payments) = spawn_service(|s| payments.run_until(until(s)));
+    let (_users_db, stop_users, users) =
+        start_registered::<users_service::UsersService>(&client).await;
+    let (_products_db, stop_products, products) =
+        start_registered::<products_service::ProductsService>(&client).await;
+    let (_payments_db, stop_payments, payments) =
+        start_registered::<payments_service::PaymentsService>(&client).await;
 
     // Purchases finds users, products and payments through Consul, not through addresses.
     let purchases_db = TestDatabase::create().await.expect("db");
