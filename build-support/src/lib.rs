@@ -50,7 +50,8 @@ pub use table::RouteTable;
 /// caller's copies win): `google/api/annotations.proto`, `http.proto`, `field_behavior.proto` and
 /// `httpbody.proto` (minimal copies of googleapis' files, same package and layout, so protos written for
 /// grpc-gateway or Envoy compile unchanged), `gateway/v1/compose.proto` (composite
-/// endpoints) and `gateway/v1/headers.proto` (request headers a method reads). A crate that compiles the same protos for tonic adds it to its own includes.
+/// endpoints), `gateway/v1/headers.proto` (request headers a method reads) and
+/// `gateway/v1/stream.proto` (Server-Sent Events ids and resume). A crate that compiles the same protos for tonic adds it to its own includes.
 pub const PROTO_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 
 /// Everything that can go wrong while generating.

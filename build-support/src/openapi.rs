@@ -18,6 +18,9 @@
 //!   fields), never referenced;
 //! - a method's declared headers (`gateway.v1.header`) are `in: header` string parameters of each
 //!   of its operations, after the path and query parameters;
+//! - a server stream's 200 response lists both framings (`application/x-ndjson` and
+//!   `text/event-stream`), and a `resume_field` (`gateway.v1.event_stream`) adds a
+//!   `Last-Event-ID` header parameter ([`stream`]);
 //! - everything is emitted in model order (services and components sorted), so output is stable.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -38,6 +41,8 @@ use utoipa::openapi::{
 
 use crate::Error;
 use crate::httprule::{Segment, VarSegment};
+
+pub mod stream;
 use crate::model::{
     Api, Binding, Body, Enum, FieldRef, FieldType, Label, Message, Method, Service,
 };
@@ -537,6 +542,7 @@ fn operation(
                 .build(),
         );
     }
+    parameters.extend(stream::last_event_id(method));
 
     let raw_request = match &binding.body {
         Body::None => false,
@@ -597,12 +603,7 @@ fn operation(
                 ContentBuilder::new().schema(Some(response_schema)).build(),
             )
     } else if method.server_streaming {
-        ResponseBuilder::new()
-            .description("A stream of messages, one JSON value per line.")
-            .content(
-                "application/x-ndjson",
-                ContentBuilder::new().schema(Some(response_schema)).build(),
-            )
+        stream::response(method, response_schema)
     } else {
         ResponseBuilder::new().description("OK").content(
             "application/json",

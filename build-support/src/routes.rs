@@ -8,8 +8,8 @@
 //! no inner attributes, so `include!` can take it.
 
 use gateway_spec::{
-    BodySpec, ComposePart, ComposeSpec, FieldMapping, PathParam, PathPattern, RouteSpec, Segment,
-    Text,
+    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, PathParam, PathPattern,
+    RouteSpec, Segment, Text,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -58,18 +58,27 @@ pub fn emit(api: &Api) -> Result<String, Error> {
         .services
         .iter()
         .any(|s| s.methods.iter().any(|m| m.compose.is_some()));
-    let uses = if composes {
-        quote!(
-            use ::gateway::spec::{
-                BodySpec, ComposePart, ComposeSpec, FieldMapping, PathParam, PathPattern,
-                RouteSpec, Segment,
-            };
-        )
-    } else {
-        quote!(
-            use ::gateway::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
-        )
-    };
+    let mut used = vec![quote!(BodySpec)];
+    if composes {
+        used.extend([quote!(ComposePart), quote!(ComposeSpec)]);
+    }
+    let event_streams = api
+        .services
+        .iter()
+        .any(|s| s.methods.iter().any(|m| m.event_stream.is_some()));
+    if event_streams {
+        used.push(quote!(EventStreamSpec));
+    }
+    if composes {
+        used.push(quote!(FieldMapping));
+    }
+    used.extend([
+        quote!(PathParam),
+        quote!(PathPattern),
+        quote!(RouteSpec),
+        quote!(Segment),
+    ]);
+    let uses = quote!(use ::gateway::spec::{#(#used),*};);
     let tokens = quote! {
         #uses
         use ::std::borrow::Cow;
@@ -121,6 +130,13 @@ fn route(spec: &RouteSpec) -> TokenStream {
         }
         None => quote!(None),
     };
+    let event_stream = match &spec.event_stream {
+        Some(event_stream) => {
+            let event_stream = event_stream_spec(event_stream);
+            quote!(Some(#event_stream))
+        }
+        None => quote!(None),
+    };
     quote! {
         RouteSpec {
             operation_id: #operation_id,
@@ -138,8 +154,15 @@ fn route(spec: &RouteSpec) -> TokenStream {
             server_streaming: #server_streaming,
             headers: #headers,
             compose: #compose,
+            event_stream: #event_stream,
         }
     }
+}
+
+fn event_stream_spec(event_stream: &EventStreamSpec) -> TokenStream {
+    let id_field = texts(&event_stream.id_field);
+    let resume_field = texts(&event_stream.resume_field);
+    quote!(EventStreamSpec { id_field: #id_field, resume_field: #resume_field })
 }
 
 fn pattern(pattern: &PathPattern) -> TokenStream {

@@ -4,9 +4,11 @@
 //! as Rust, and [`Generator::route_table`](crate::Generator::route_table) hands them over at run
 //! time.
 
-use gateway_spec::{BodySpec, ComposePart, ComposeSpec, FieldMapping, List, RouteSpec, Text};
+use gateway_spec::{
+    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, List, RouteSpec, Text,
+};
 
-use crate::model::{Api, Binding, Body, Method, Part, Service};
+use crate::model::{Api, Binding, Body, EventStream, FieldRef, Method, Part, Service};
 
 /// A route table built in memory: the routes and the encoded descriptor set they resolve in.
 #[derive(Debug, Clone)]
@@ -69,6 +71,15 @@ pub fn route_spec(service: &Service, method: &Method, binding: &Binding) -> Rout
         compose: method.compose.as_ref().map(|composition| ComposeSpec {
             parts: composition.parts.iter().map(compose_part).collect(),
         }),
+        event_stream: method.event_stream.as_ref().map(event_stream),
+    }
+}
+
+fn event_stream(event_stream: &EventStream) -> EventStreamSpec {
+    let path = |field: Option<&FieldRef>| field.map(|f| texts(&f.path)).unwrap_or_default();
+    EventStreamSpec {
+        id_field: path(event_stream.id_field.as_ref()),
+        resume_field: path(event_stream.resume_field.as_ref()),
     }
 }
 

@@ -388,3 +388,176 @@ fn declared_headers_reach_the_model_and_the_table() {
     let names: Vec<&str> = table.routes[0].headers.iter().map(|h| &**h).collect();
     assert_eq!(names, ["idempotency-key", "x-tenant"]);
 }
+
+/// `bad.v1.BadService.Do` with the given signature, bound to `binding`, with the option body
+/// `event_stream` for `(gateway.v1.event_stream)`.
+fn with_event_stream(signature: &str, binding: &str, event_stream: &str) -> String {
+    format!(
+        r#"syntax = "proto3";
+package bad.v1;
+import "gateway/v1/stream.proto";
+import "google/api/annotations.proto";
+message Inner {{ string name = 1; int64 seq = 2; }}
+message Req {{
+  string id = 1;
+  repeated string tags = 2;
+  Inner inner = 3;
+  map<string, string> labels = 4;
+  int64 after = 5;
+  bool flag = 6;
+  double ratio = 7;
+}}
+service BadService {{
+  rpc Do({signature}) {{
+    option (google.api.http) = {{ {binding} }};
+    option (gateway.v1.event_stream) = {{ {event_stream} }};
+  }}
+}}
+"#
+    )
+}
+
+const SERVER_STREAM: &str = "Req) returns (stream Req";
+
+fn event_stream_case(name: &str, signature: &str, binding: &str, option: &str, what: &str) {
+    let file = format!("{name}.proto");
+    let err = generate(
+        name,
+        &[(&file, &with_event_stream(signature, binding, option))],
+    );
+    assert_names(&err, &file, "bad.v1.BadService", "Do", what);
+}
+
+#[test]
+fn event_stream_on_a_unary_method() {
+    event_stream_case(
+        "event_stream_unary",
+        UNARY,
+        r#"get: "/v1/x""#,
+        r#"id_field: "after""#,
+        "`(gateway.v1.event_stream)` is only allowed on a server-streaming method",
+    );
+}
+
+#[test]
+fn event_stream_fields_must_exist() {
+    event_stream_case(
+        "event_stream_no_id_field",
+        SERVER_STREAM,
+        r#"get: "/v1/x""#,
+        r#"id_field: "sequence""#,
+        "`(gateway.v1.event_stream)` `id_field` `sequence`: bad.v1.Req has no field `sequence`",
+    );
+    event_stream_case(
+        "event_stream_no_resume_field",
+        SERVER_STREAM,
+        r#"get: "/v1/x""#,
+        r#"resume_field: "inner.nope""#,
+        "`(gateway.v1.event_stream)` `resume_field` `inner.nope`: bad.v1.Inner has no field `nope`",
+    );
+}
+
+#[test]
+fn event_stream_fields_must_be_singular_integers_or_strings() {
+    for (case, option, field) in [
+        (
+            "event_stream_repeated",
+            r#"id_field: "tags""#,
+            "`id_field` `tags`",
+        ),
+        (
+            "event_stream_message",
+            r#"id_field: "inner""#,
+            "`id_field` `inner`",
+        ),
+        (
+            "event_stream_map",
+            r#"resume_field: "labels""#,
+            "`resume_field` `labels`",
+        ),
+        (
+            "event_stream_bool",
+            r#"resume_field: "flag""#,
+            "`resume_field` `flag`",
+        ),
+        (
+            "event_stream_double",
+            r#"id_field: "ratio""#,
+            "`id_field` `ratio`",
+        ),
+    ] {
+        event_stream_case(
+            case,
+            SERVER_STREAM,
+            r#"get: "/v1/x""#,
+            option,
+            &format!("{field} must name a singular integer or string field of bad.v1.Req"),
+        );
+    }
+}
+
+#[test]
+fn event_stream_resume_field_bound_by_the_path() {
+    event_stream_case(
+        "event_stream_resume_in_path",
+        SERVER_STREAM,
+        r#"get: "/v1/x" additional_bindings { get: "/v1/x/{after}" }"#,
+        r#"id_field: "inner.seq" resume_field: "after""#,
+        "`resume_field` `after` is bound by the path of `GET /v1/x/{after}`",
+    );
+}
+
+#[test]
+fn event_stream_resume_field_on_a_client_stream() {
+    event_stream_case(
+        "event_stream_resume_client_stream",
+        "stream Req) returns (stream Req",
+        r#"post: "/v1/x" body: "*""#,
+        r#"resume_field: "after""#,
+        "`resume_field` is not allowed on a client-streaming method",
+    );
+}
+
+#[test]
+fn event_stream_without_fields() {
+    event_stream_case(
+        "event_stream_empty",
+        SERVER_STREAM,
+        r#"get: "/v1/x""#,
+        "",
+        "sets neither `id_field` nor `resume_field`",
+    );
+}
+
+#[test]
+fn event_streams_reach_the_model_and_the_table() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("errors/event_stream_ok");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("ok.proto"),
+        with_event_stream(
+            SERVER_STREAM,
+            r#"get: "/v1/x/{id}""#,
+            r#"id_field: "inner.seq" resume_field: "after""#,
+        ),
+    )
+    .expect("written");
+    let generator = build_support::Generator::new().proto_dir(&dir);
+    let api = generator.model().expect("a valid event stream");
+    let event_stream = api.services[0].methods[0]
+        .event_stream
+        .as_ref()
+        .expect("the option is in the model");
+    assert_eq!(
+        event_stream.id_field.as_ref().map(|f| f.path.join(".")),
+        Some("inner.seq".to_owned())
+    );
+    let table = generator.route_table().expect("a table");
+    let spec = table.routes[0]
+        .event_stream
+        .as_ref()
+        .expect("the option is in the table");
+    assert_eq!(spec.id_field.as_ref(), ["inner", "seq"]);
+    assert_eq!(spec.resume_field.as_ref(), ["after"]);
+}

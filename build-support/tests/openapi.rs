@@ -195,3 +195,97 @@ service Ops {
         "#/components/schemas/google.rpc.Status"
     );
 }
+
+/// A server stream answers newline-delimited JSON or Server-Sent Events; both are documented on
+/// its 200 response, with the event ids, heartbeats and error event, and a method with a resume
+/// field takes `Last-Event-ID`.
+#[test]
+fn server_streams_document_both_framings_and_the_resume_header() {
+    let proto = r#"syntax = "proto3";
+package feed.v1;
+import "google/api/annotations.proto";
+import "gateway/v1/stream.proto";
+message WatchRequest { string topic = 1; uint64 after = 2; }
+message Item { uint64 sequence = 1; string text = 2; }
+service FeedService {
+  rpc Watch(WatchRequest) returns (stream Item) {
+    option (google.api.http) = { get: "/v1/topics/{topic}:watch" };
+    option (gateway.v1.event_stream) = { id_field: "sequence" resume_field: "after" };
+  }
+  rpc Tail(WatchRequest) returns (stream Item) {
+    option (google.api.http) = { get: "/v1/topics/{topic}:tail" };
+  }
+  rpc Get(WatchRequest) returns (Item) {
+    option (google.api.http) = { get: "/v1/topics/{topic}" };
+  }
+}
+"#;
+    let doc = document("event_stream", &[("feed/v1/feed.proto", proto)]);
+    let item = json!({"$ref": "#/components/schemas/feed.v1.Item"});
+    for (path, ids) in [
+        (
+            "/v1/topics/{topic}:watch",
+            "the id is the message's `sequence`",
+        ),
+        (
+            "/v1/topics/{topic}:tail",
+            "the id is the message's 1-based position in the response",
+        ),
+    ] {
+        let ok = &doc["paths"][path]["get"]["responses"]["200"];
+        let content = ok["content"].as_object().expect("content");
+        assert_eq!(
+            content.keys().collect::<Vec<_>>(),
+            ["application/x-ndjson", "text/event-stream"],
+            "{path}"
+        );
+        assert_eq!(content["application/x-ndjson"]["schema"], item, "{path}");
+        assert_eq!(content["text/event-stream"]["schema"], item, "{path}");
+        let description = ok["description"].as_str().expect("description");
+        for part in [
+            "one JSON value per line",
+            "`id: <id>` then `data: <the JSON value, on one line>`",
+            ids,
+            "`: keep-alive` comment",
+            "`event: error` whose `data` is the `gateway.v1.Status` error body",
+        ] {
+            assert!(
+                description.contains(part),
+                "{path}: `{part}` in {description}"
+            );
+        }
+    }
+    let header = |path: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .find(|p| p["name"] == "Last-Event-ID")
+            .cloned()
+    };
+    let resume = header("/v1/topics/{topic}:watch").expect("a Last-Event-ID parameter");
+    assert_eq!(resume["in"], "header");
+    assert_eq!(resume["required"], false);
+    assert_eq!(
+        resume["schema"],
+        json!({"type": "string", "format": "uint64"})
+    );
+    assert!(
+        resume["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("sets the request's `after`")),
+        "{resume}"
+    );
+    assert_eq!(header("/v1/topics/{topic}:tail"), None);
+    // A unary answer is plain JSON.
+    let unary = &doc["paths"]["/v1/topics/{topic}"]["get"]["responses"]["200"]["content"];
+    assert_eq!(
+        unary
+            .as_object()
+            .expect("content")
+            .keys()
+            .collect::<Vec<_>>(),
+        ["application/json"]
+    );
+    assert_no_dangling_refs(&doc);
+}

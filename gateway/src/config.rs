@@ -8,6 +8,8 @@ use crate::upstream::Upstreams;
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Default per-request deadline.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default idle time after which a Server-Sent Events answer sends a `: keep-alive` comment.
+pub const DEFAULT_SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Field names in JSON responses (input always accepts both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +54,11 @@ pub struct GatewayConfig {
     /// (see the README's "Metrics"). Default `true`; a route of the table at `GET /metrics`
     /// makes [`crate::app`] refuse to start unless this is `false`.
     pub metrics: bool,
+    /// A server stream answered as Server-Sent Events (`Accept: text/event-stream`) sends a
+    /// `: keep-alive` comment whenever no event was sent for this long, so that proxies and load
+    /// balancers that close idle connections (often after 30 to 60 s) keep it open, and a client
+    /// notices a dead connection. Default 15 s; zero is taken as the default.
+    pub sse_heartbeat: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -67,6 +74,7 @@ impl Default for GatewayConfig {
             openapi_yaml: None,
             forwarded_headers: Vec::new(),
             metrics: true,
+            sse_heartbeat: DEFAULT_SSE_HEARTBEAT,
         }
     }
 }

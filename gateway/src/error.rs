@@ -241,7 +241,8 @@ impl GatewayError {
         GatewayError::Upstream { status, details }
     }
 
-    fn details(&self) -> &[serde_json::Value] {
+    /// The `google.rpc.Status` details sent with this error (an upstream's, decoded).
+    pub(crate) fn details(&self) -> &[serde_json::Value] {
         match self {
             GatewayError::Upstream { details, .. } => details,
             GatewayError::Part { source, .. } => source.details(),
@@ -250,7 +251,7 @@ impl GatewayError {
     }
 
     /// The upstream status behind this error, if an upstream answered.
-    fn upstream_status(&self) -> Option<&tonic::Status> {
+    pub(crate) fn upstream_status(&self) -> Option<&tonic::Status> {
         match self {
             GatewayError::Upstream { status, .. } => Some(status),
             GatewayError::Part { source, .. } => source.upstream_status(),

@@ -8,7 +8,7 @@
 //! and [`crate::error`] (every failure, mapped once to HTTP).
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -29,8 +29,9 @@ use crate::matcher::{MatchOutcome, Matcher};
 use crate::metadata::{DefaultTimeout, Forwarding, copy_metadata};
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::route::{CompiledRoute, RawBody};
-use crate::transcode::request::{build_raw_request, build_request};
+use crate::transcode::request::{apply_last_event_id, build_raw_request, build_request};
 use crate::transcode::response::ResponseEncoder;
+use crate::transcode::sse::{self, StreamFormat};
 use crate::transcode::stream::MessageReader;
 
 /// The compiled table and the per-request settings, shared by every request.
@@ -50,6 +51,8 @@ pub(crate) struct Gateway {
     pub forwarding: Forwarding,
     /// The metrics each request records into; `None` when they are off.
     pub metrics: Option<Metrics>,
+    /// The idle time after which a Server-Sent Events answer sends a heartbeat comment.
+    pub sse_heartbeat: Duration,
 }
 
 /// The axum handler for every path not served by a fixed route.
@@ -89,6 +92,54 @@ fn ok_response_as(content_type: HeaderValue, body: Body, metadata: &[MetadataMap
 }
 
 impl Gateway {
+    /// How a server stream of `route` is framed for a request with `headers`: Server-Sent
+    /// Events when `Accept` prefers them, except for a stream of `google.api.HttpBody` (raw
+    /// bytes, never framed).
+    fn stream_format(&self, route: &CompiledRoute, headers: &HeaderMap) -> StreamFormat {
+        if route.raw_response.is_some() {
+            return StreamFormat::Ndjson;
+        }
+        StreamFormat::negotiate(headers)
+    }
+
+    /// A server stream answered as Server-Sent Events, once the upstream call `started` (or
+    /// failed to). Always a 200: a failure before the first message is the stream's only event
+    /// (`event: error` with the `google.rpc.Status`), because a browser's `EventSource` cannot
+    /// read the body of any other status and would only report a bare connection error.
+    fn event_stream_response<S>(
+        &self,
+        route: &CompiledRoute,
+        started: Result<(MetadataMap, S), GatewayError>,
+    ) -> Response
+    where
+        S: futures::Stream<Item = Result<DynamicMessage, GatewayError>> + Send + 'static,
+    {
+        let (metadata, body) = match started {
+            Ok((metadata, stream)) => {
+                let body = self.encoder.encode_events(
+                    stream,
+                    route.response_body.clone(),
+                    route.event_ids.clone(),
+                    self.sse_heartbeat,
+                );
+                (metadata, body)
+            }
+            Err(error) => {
+                let metadata = error
+                    .upstream_status()
+                    .map(|status| status.metadata().clone())
+                    .unwrap_or_default();
+                (metadata, Body::from(sse::error_event(&error)))
+            }
+        };
+        let mut response = ok_response(sse::EVENT_STREAM, body, &[metadata]);
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        // nginx buffers proxied answers unless told not to; events must arrive as sent.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
+
     /// The whole request body, refused with 413 before reading when the declared length is
     /// over the limit and while reading when the sent bytes are (a client may not declare it).
     async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
@@ -166,7 +217,7 @@ impl Gateway {
                 .await;
         }
         let body = self.read_body(&parts.headers, body).await?;
-        let message = match &route.raw_request {
+        let mut message = match &route.raw_request {
             Some(raw) => build_raw_request(
                 route,
                 raw,
@@ -177,6 +228,9 @@ impl Gateway {
             )?,
             None => build_request(route, &segments, parts.uri.query(), &body)?,
         };
+        if let Some(resume) = &route.event_ids.resume {
+            apply_last_event_id(resume, &parts.headers, &mut message)?;
+        }
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
@@ -196,17 +250,25 @@ impl Gateway {
         }
         let call = Call::to_route(route).observed(metrics.map(|m| &*m.upstream));
         if route.spec.server_streaming {
-            let (metadata, stream, _) = call
-                .server_streaming(message, forwarded, &deadline)
-                .await?
-                .into_parts();
+            let started = call.server_streaming(message, forwarded, &deadline).await;
             if let Some(raw) = &route.raw_response {
+                let (metadata, stream, _) = started?.into_parts();
                 return raw_stream_response(raw.clone(), stream, metadata).await;
             }
+            if self.stream_format(route, headers) == StreamFormat::EventStream {
+                let started = started.map(|response| {
+                    let (metadata, stream, _) = response.into_parts();
+                    let results = stream
+                        .map(|item| item.map_err(|status| GatewayError::upstream(status, None)));
+                    (metadata, results)
+                });
+                return Ok(self.event_stream_response(route, started));
+            }
+            let (metadata, stream, _) = started?.into_parts();
             let body = self
                 .encoder
                 .encode_stream(stream, route.response_body.clone());
-            return Ok(ok_response("application/x-ndjson", body, &[metadata]));
+            return Ok(ok_response(sse::NDJSON, body, &[metadata]));
         }
         let (metadata, message, _) = call
             .unary(message, forwarded, &deadline)
@@ -268,16 +330,23 @@ impl Gateway {
             if let Some(error) = take(&failure) {
                 return Err(error);
             }
-            let (metadata, stream, _) = started?.into_parts();
-            let results = stream.map(move |item| {
-                item.map_err(|status| {
-                    take(&failure).unwrap_or_else(|| GatewayError::upstream(status, None))
-                })
+            let started = started.map(|response| {
+                let (metadata, stream, _) = response.into_parts();
+                let results = stream.map(move |item| {
+                    item.map_err(|status| {
+                        take(&failure).unwrap_or_else(|| GatewayError::upstream(status, None))
+                    })
+                });
+                (metadata, results)
             });
+            if self.stream_format(route, headers) == StreamFormat::EventStream {
+                return Ok(self.event_stream_response(route, started));
+            }
+            let (metadata, results) = started?;
             let body = self
                 .encoder
                 .encode_results(results, route.response_body.clone());
-            return Ok(ok_response("application/x-ndjson", body, &[metadata]));
+            return Ok(ok_response(sse::NDJSON, body, &[metadata]));
         }
         let answer = call.client_streaming(messages, cancel, forwarded, &deadline);
         tokio::pin!(answer);

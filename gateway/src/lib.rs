@@ -105,6 +105,11 @@ pub fn app(
         forwarding: metadata::Forwarding::new(&config.forwarded_headers)
             .map_err(GatewayError::Config)?,
         metrics,
+        sse_heartbeat: if config.sse_heartbeat.is_zero() {
+            config::DEFAULT_SSE_HEARTBEAT
+        } else {
+            config.sse_heartbeat
+        },
     });
 
     let health = Router::new()

@@ -215,8 +215,9 @@ impl Forwarding {
     }
 }
 
-/// Copies `Authorization`, `X-Request-Id` and `Grpc-Metadata-*` headers into gRPC metadata
-/// (the prefix removed). Values that are not valid metadata are skipped.
+/// Copies `Authorization`, `X-Request-Id`, `traceparent`, `tracestate` and `Grpc-Metadata-*`
+/// headers into gRPC metadata (the prefix removed). Values that are not valid metadata are
+/// skipped.
 fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
     // The two fixed names are looked up, not matched against every header: their keys are
     // static, so only the prefixed names need validating as metadata keys.
@@ -231,6 +232,15 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
             // (evicting the entries that do repeat), so it is sent never-indexed.
             value.set_sensitive(true);
             metadata.append(AsciiMetadataKey::from_static(X_REQUEST_ID), value);
+        }
+    }
+    // The trace context, which the middleware set to the request span's.
+    for name in [telemetry::TRACEPARENT, telemetry::TRACESTATE] {
+        if let Some(Ok(value)) = headers
+            .get(name)
+            .map(|value| AsciiMetadataValue::try_from(value.as_bytes()))
+        {
+            metadata.insert(AsciiMetadataKey::from_static(name), value);
         }
     }
     for (name, value) in headers {
@@ -387,6 +397,21 @@ mod tests {
             "request ids are sent never-indexed"
         );
         assert!(metadata.get("cookie").is_none());
+    }
+
+    #[test]
+    fn forwards_the_trace_context() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static(parent));
+        headers.insert("tracestate", HeaderValue::from_static("congo=t61rcWkgMzE"));
+        let mut metadata = MetadataMap::new();
+        forward_headers(&headers, &mut metadata);
+        assert_eq!(metadata.get("traceparent").expect("forwarded"), parent);
+        assert_eq!(
+            metadata.get("tracestate").expect("forwarded"),
+            "congo=t61rcWkgMzE"
+        );
     }
 
     #[test]

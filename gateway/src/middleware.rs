@@ -1,4 +1,4 @@
-//! Cross-cutting layers: request ids, access log, CORS.
+//! Cross-cutting layers: request ids, the request span (W3C trace context), access log, CORS.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
@@ -77,7 +77,14 @@ fn new_request_id() -> HeaderValue {
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(X_REQUEST_ID);
 
 /// Gives every request an `X-Request-Id` (the client's, or a new one) that the handler forwards
-/// as metadata and the response echoes, and writes one access log line per request.
+/// as metadata and the response echoes, runs it inside a `request` span, and writes one access
+/// log line per request inside that span.
+///
+/// The span is the child of the request's `traceparent` (or starts a trace) and records
+/// `trace_id`, so every log line of the request names the trace; the request's
+/// `traceparent`/`tracestate` headers are replaced by the span's context, which is what the
+/// handler forwards upstream as metadata ([`crate::metadata`]), for simple and composite
+/// routes alike.
 ///
 /// A plain tower layer rather than `axum::middleware::from_fn`, which boxes a future per
 /// request; and the access-log fields are only gathered when that log is enabled.
@@ -127,13 +134,33 @@ where
                 id
             }
         };
+        let span = tracing::info_span!(
+            "request",
+            otel.kind = "server",
+            trace_id = tracing::field::Empty,
+        );
+        let parent = telemetry::extract_http(request.headers());
+        let trace = telemetry::adopt(&span, parent, true);
+        telemetry::inject_http(&trace, request.headers_mut());
+        if !span.is_disabled() {
+            // Exported span attributes only (a no-op without the OpenTelemetry layer): the
+            // access log line already names them.
+            use telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            span.set_attribute("http.request.method", request.method().as_str().to_owned());
+            span.set_attribute("url.path", request.uri().path().to_owned());
+        }
         let access = tracing::enabled!(target: "gateway::access", Level::INFO).then(|| AccessLog {
             start: Instant::now(),
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
         });
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
         RequestContextFuture {
-            inner: self.inner.call(request),
+            inner,
+            span,
             request_id: Some(request_id),
             access,
         }
@@ -141,10 +168,12 @@ where
 }
 
 pin_project! {
-    /// The response future of [`RequestContext`]: echoes the request id and logs the request.
+    /// The response future of [`RequestContext`]: polls the request inside its span, echoes
+    /// the request id and logs the request.
     pub(crate) struct RequestContextFuture<F> {
         #[pin]
         inner: F,
+        span: tracing::Span,
         request_id: Option<HeaderValue>,
         access: Option<AccessLog>,
     }
@@ -158,6 +187,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = this.span.enter();
         let mut response = ready!(this.inner.poll(cx))?;
         let request_id = this.request_id.take();
         if let Some(AccessLog {
@@ -289,6 +319,35 @@ mod tests {
             "req-1"
         );
         assert_eq!(response.body().as_ref().expect("forwarded"), "req-1");
+    }
+
+    #[tokio::test]
+    async fn the_trace_context_is_kept_or_started_and_passed_on() {
+        use tower::ServiceExt as _;
+        // The inner service answers with the `traceparent` the handler would forward.
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let seen = request.headers().get("traceparent").cloned();
+            Ok::<_, std::convert::Infallible>(Response::new(seen))
+        });
+        let service = RequestContextLayer.layer(inner);
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let request = Request::builder()
+            .header("traceparent", parent)
+            .body(())
+            .expect("valid request");
+        let response = service.clone().oneshot(request).await.expect("infallible");
+        // No OpenTelemetry layer in unit tests: the gateway records no span, so it passes the
+        // caller's context on as it came.
+        assert_eq!(response.body().as_ref().expect("forwarded"), parent);
+
+        let response = service.oneshot(Request::new(())).await.expect("infallible");
+        let started = response.body().as_ref().expect("a trace is started");
+        let started = started.to_str().expect("ASCII");
+        assert_eq!(started.len(), parent.len(), "{started}");
+        assert!(
+            started.starts_with("00-") && started.ends_with("-01"),
+            "{started}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::metadata::Forwarding;
 use crate::spec::{
     BodySpec, ComposePart, PathParam, RouteSpec, Segment, Text, WellKnownJson, well_known_json,
 };
+use crate::transcode::sse::EventIds;
 use crate::upstream::{Upstream, Upstreams};
 
 /// A path variable resolved to the chain of fields it sets.
@@ -185,6 +186,8 @@ pub(crate) struct CompiledRoute {
     /// The request headers the route declares (`RouteSpec::headers`), forwarded as metadata on
     /// its calls besides the configured ones.
     pub headers: Forwarding,
+    /// A server stream's event ids and `Last-Event-ID` field (`RouteSpec::event_stream`).
+    pub event_ids: EventIds,
 }
 
 impl CompiledRoute {
@@ -281,7 +284,10 @@ impl CompiledPart {
 
 /// Resolves a field path to the chain of fields it names; every step but the last must be a
 /// singular message field.
-fn field_chain(root: &MessageDescriptor, path: &[Text]) -> Result<Vec<FieldDescriptor>, String> {
+pub(crate) fn field_chain(
+    root: &MessageDescriptor,
+    path: &[Text],
+) -> Result<Vec<FieldDescriptor>, String> {
     let mut message = root.clone();
     let mut chain = Vec::with_capacity(path.len());
     for (i, name) in path.iter().enumerate() {
@@ -566,7 +572,9 @@ pub(crate) fn compile_route(
     };
     let headers = Forwarding::declared(&spec.headers)
         .map_err(|e| routes_error(spec, format!("declared {e}")))?;
+    let event_ids = EventIds::compile(spec, &input, &output).map_err(|e| routes_error(spec, e))?;
     Ok(CompiledRoute {
+        event_ids,
         compose,
         headers,
         spec,

@@ -36,6 +36,28 @@ pub async fn wait_until_serving(
         .with_context(|| format!("not SERVING after {timeout:?}"))?
 }
 
+/// A channel to the server a just-started process will run on `addr`, once it accepts
+/// connections and reports SERVING (the whole server), failing after `timeout`.
+pub async fn connect_when_serving(
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let channel = loop {
+        match endpoint.connect().await {
+            Ok(channel) => break channel,
+            Err(err) if tokio::time::Instant::now() >= deadline => {
+                bail!("nothing listens on {addr} after {timeout:?}: {err}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    wait_until_serving(channel.clone(), "", left).await?;
+    Ok(channel)
+}
+
 /// Which reflection protocol to ask with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReflectionVersion {

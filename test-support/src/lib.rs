@@ -9,6 +9,8 @@
 //!   process under `target/`, and drops it when the test is done.
 //! - [`FakeConsul`] (feature `fake-consul`, on by default): a fake Consul agent for the
 //!   discovery tests.
+//! - [`NatsServer`]: a real `nats-server -js` per test on a free port, which a test can stop and
+//!   start again (std only, like the cluster: `cargo xtask up` can use it).
 //! - [`wait_until_serving`] and [`list_services`] (feature `grpc`, on by default) probe a
 //!   running gRPC server through the standard health and reflection services.
 
@@ -19,11 +21,13 @@ mod database;
 pub mod fake_consul;
 #[cfg(feature = "grpc")]
 mod grpc;
+mod nats;
 
 pub use cluster::{PgCluster, database_url, free_port, target_dir};
+pub use nats::NatsServer;
 #[cfg(feature = "database")]
 pub use database::{TestDatabase, server_url};
 #[cfg(feature = "fake-consul")]
 pub use fake_consul::FakeConsul;
 #[cfg(feature = "grpc")]
-pub use grpc::{ReflectionVersion, list_services, wait_until_serving};
+pub use grpc::{ReflectionVersion, connect_when_serving, list_services, wait_until_serving};

@@ -66,12 +66,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let ports = Ports::free()?;
     let (databases, _cluster) =
         Databases::given_or_on_cluster(ports.postgres(), ClusterKind::Throwaway)?;
+    let nats = up::Nats::private()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(with_stack(ports, &databases, &chromium))
+    runtime.block_on(with_stack(ports, &databases, &nats.url(), &chromium))
 }
 
 /// Lints what we publish: the protos with buf, the OpenAPI document with Redocly.
@@ -125,8 +126,13 @@ fn require_chromium() -> anyhow::Result<PathBuf> {
 
 /// Starts the stack, runs the node tests against it, and stops it, also when the tests fail or
 /// a process of the stack exits on its own.
-async fn with_stack(ports: Ports, databases: &Databases, chromium: &Path) -> anyhow::Result<()> {
-    let mut stack = Stack::start(ports, databases).await?;
+async fn with_stack(
+    ports: Ports,
+    databases: &Databases,
+    nats_url: &str,
+    chromium: &Path,
+) -> anyhow::Result<()> {
+    let mut stack = Stack::start(ports, databases, nats_url).await?;
     let addr = |binary: &str| {
         stack
             .addr(binary)

@@ -7,7 +7,9 @@
 //! service with a metrics listener, `METRICS_ADDR`, on 9101-9104), waits
 //! until each is ready, prints the addresses, and on Ctrl-C (or SIGTERM) stops the processes
 //! and the cluster. The services migrate their own databases at start-up. With
-//! `CONSUL_HTTP_ADDR` set the stack runs in Consul mode (see [`consul_addr`]).
+//! `CONSUL_HTTP_ADDR` set the stack runs in Consul mode (see [`consul_addr`]). The purchase
+//! events go to the NATS JetStream server `NATS_URL` names, else the one answering on
+//! 127.0.0.1:4222, else a `nats-server -js` started for the stack ([`Nats`]).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::Stdio;
@@ -173,7 +175,7 @@ struct Process {
 
 /// The stack, in start order: the services (purchases after those it calls), then the gateway
 /// in front of them.
-fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
+fn processes(ports: Ports, databases: &Databases, nats_url: &str) -> Vec<Process> {
     let addr = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let service = |package, port, metrics, database: &str| Process {
         package,
@@ -203,12 +205,13 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         users_metrics,
         &databases.users,
     );
-    let products = service(
+    let mut products = service(
         "products-service",
         ports.products,
         products_metrics,
         &databases.products,
     );
+    products.env.push(("NATS_URL", nats_url.to_owned()));
     let mut payments = service(
         "payments-service",
         ports.payments,
@@ -225,6 +228,7 @@ fn processes(ports: Ports, databases: &Databases) -> Vec<Process> {
         purchases_metrics,
         &databases.purchases,
     );
+    purchases.env.push(("NATS_URL", nats_url.to_owned()));
     purchases
         .env
         .push(("USERS_SERVICE_URL", format!("http://{}", users.addr)));
@@ -291,6 +295,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     run_checked(&mut build_command())?;
 
     let (databases, _cluster) = Databases::given_or_on_cluster(ports.postgres, ClusterKind::Kept)?;
+    let nats = Nats::given_or_local()?;
+    eprintln!("purchase events: NATS JetStream at {}", nats.url());
     match consul_addr() {
         Some(addr) => eprintln!("Consul mode: services register in {addr}, upstreams found there"),
         None => eprintln!("static discovery (set CONSUL_HTTP_ADDR for Consul)"),
@@ -300,7 +306,44 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    runtime.block_on(supervise(ports, &databases))
+    runtime.block_on(supervise(ports, &databases, &nats.url()))
+}
+
+/// The NATS JetStream server the stack's events go to.
+pub(crate) enum Nats {
+    /// One already running: `NATS_URL`, or the machine's on 127.0.0.1:4222.
+    Given(String),
+    /// One started for the stack, stopped (and its store removed) when dropped.
+    Started(test_support::NatsServer),
+}
+
+impl Nats {
+    /// `NATS_URL` if set; else the server answering on 127.0.0.1:4222; else a new one.
+    pub(crate) fn given_or_local() -> anyhow::Result<Self> {
+        if let Some(url) = std::env::var("NATS_URL").ok().filter(|v| !v.trim().is_empty()) {
+            return Ok(Self::Given(url));
+        }
+        let default = SocketAddr::from((Ipv4Addr::LOCALHOST, 4222));
+        if std::net::TcpStream::connect_timeout(&default, Duration::from_millis(500)).is_ok() {
+            return Ok(Self::Given(format!("nats://{default}")));
+        }
+        Self::private()
+    }
+
+    /// A server of the stack's own on a free port (`cargo xtask e2e`: nothing shared).
+    pub(crate) fn private() -> anyhow::Result<Self> {
+        let server = test_support::NatsServer::start()
+            .context("starting nats-server -js (apt-get install -y nats-server)")?;
+        Ok(Self::Started(server))
+    }
+
+    /// The client URL.
+    pub(crate) fn url(&self) -> String {
+        match self {
+            Self::Given(url) => url.clone(),
+            Self::Started(server) => server.url(),
+        }
+    }
 }
 
 /// Fails with a hint naming `flag` when `port` (for `what`) is taken on the loopback interface.
@@ -324,8 +367,8 @@ struct Running {
 type Exit = (&'static str, String);
 
 /// Runs the stack until Ctrl-C or SIGTERM, or until one of its processes exits on its own.
-async fn supervise(ports: Ports, databases: &Databases) -> anyhow::Result<()> {
-    let mut stack = Stack::start(ports, databases).await?;
+async fn supervise(ports: Ports, databases: &Databases, nats_url: &str) -> anyhow::Result<()> {
+    let mut stack = Stack::start(ports, databases, nats_url).await?;
     println!();
     for process in &stack.processes {
         println!(
@@ -526,7 +569,7 @@ async fn stop_all(running: Vec<Running>) {
 pub(crate) fn build_command() -> std::process::Command {
     let mut build = cargo();
     build.arg("build");
-    for process in processes(Ports::default(), &Databases::none()) {
+    for process in processes(Ports::default(), &Databases::none(), "") {
         build.args(["-p", process.package]);
     }
     build
@@ -543,10 +586,14 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// Starts every process on `ports` with `databases` (binaries already built) and waits until
-    /// each is ready; on failure stops whatever had started.
-    pub(crate) async fn start(ports: Ports, databases: &Databases) -> anyhow::Result<Self> {
-        let processes = processes(ports, databases);
+    /// Starts every process on `ports` with `databases` and events on `nats_url` (binaries
+    /// already built) and waits until each is ready; on failure stops whatever had started.
+    pub(crate) async fn start(
+        ports: Ports,
+        databases: &Databases,
+        nats_url: &str,
+    ) -> anyhow::Result<Self> {
+        let processes = processes(ports, databases, nats_url);
         let (exits_tx, mut exits) = mpsc::unbounded_channel::<Exit>();
         let mut running = Vec::new();
         if let Err(err) = start_all(&processes, &mut running, &exits_tx, &mut exits).await {

@@ -15,6 +15,7 @@ use prost_reflect::{
 use gateway_spec::{Segment as PatternSegment, WellKnownJson, well_known_json};
 
 use super::composition::Role;
+use super::stream::check_resume_unbound;
 use super::types::field_type;
 use super::{
     Binding, Body, Context, FieldType, Label, Method, QueryParam, Warning, WarningKind,
@@ -88,6 +89,15 @@ impl Context {
             note(
                 WarningKind::InvalidBinding,
                 "`(gateway.v1.header)` needs a `google.api.http` binding to apply to".to_owned(),
+                "the option is ignored",
+                0,
+            )?;
+        }
+        if !bound && self.declares_event_stream(method) {
+            note(
+                WarningKind::InvalidBinding,
+                "`(gateway.v1.event_stream)` needs a `google.api.http` binding to apply to"
+                    .to_owned(),
                 "the option is ignored",
                 0,
             )?;
@@ -191,6 +201,18 @@ impl Context {
                 return Ok(None);
             }
         };
+        let event_stream = match self.event_stream(method) {
+            Ok(event_stream) => event_stream,
+            Err(message) => {
+                note(
+                    WarningKind::InvalidBinding,
+                    message,
+                    &method_left_out,
+                    declared,
+                )?;
+                return Ok(None);
+            }
+        };
         let input = method.input();
         let output = method.output();
         let mut bindings = Vec::new();
@@ -221,6 +243,15 @@ impl Context {
         if bindings.is_empty() {
             return Ok(None);
         }
+        if let Err(message) = check_resume_unbound(event_stream.as_ref(), &bindings) {
+            note(
+                WarningKind::InvalidBinding,
+                message,
+                &method_left_out,
+                declared,
+            )?;
+            return Ok(None);
+        }
         Ok(Some(Method {
             name: method.name().to_owned(),
             grpc_path: format!("/{}/{}", service.full_name(), method.name()),
@@ -234,6 +265,7 @@ impl Context {
             bindings,
             compose,
             headers,
+            event_stream,
         }))
     }
 

@@ -11,6 +11,7 @@
 //! - `bindings`: each method's HttpRules -> [`Binding`]s;
 //! - `composition`: the `gateway.v1` options -> [`Composition`]s;
 //! - `headers`: `gateway.v1.header` -> each method's [`HeaderParam`]s;
+//! - `stream`: `gateway.v1.event_stream` -> each server-streaming method's [`EventStream`];
 //! - `types`: field types, field paths, and the [`Message`]s and [`Enum`]s reachable from the API;
 //! - `comments`: the proto source comments every item is described with.
 
@@ -27,11 +28,13 @@ mod bindings;
 mod comments;
 mod composition;
 mod headers;
+mod stream;
 mod types;
 
 use comments::Comments;
 use composition::{COMPOSE, GATEWAY_IMPLEMENTED};
 use headers::HEADER;
+use stream::EVENT_STREAM;
 
 /// Everything the emitters need, resolved and validated.
 #[derive(Debug, Clone)]
@@ -148,6 +151,18 @@ pub struct Method {
     pub compose: Option<Composition>,
     /// `(gateway.v1.header)`: the request headers the method reads, in declaration order.
     pub headers: Vec<HeaderParam>,
+    /// `(gateway.v1.event_stream)`: a server-streaming method's event ids and resume field.
+    pub event_stream: Option<EventStream>,
+}
+
+/// A server-streaming method's Server-Sent Events options (`gateway.v1.EventStream`), validated:
+/// both fields are singular integer or string fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventStream {
+    /// The response field whose value is each event's `id:`; `None` for the event's ordinal.
+    pub id_field: Option<FieldRef>,
+    /// The request field the `Last-Event-ID` header sets; `None` when the header is ignored.
+    pub resume_field: Option<FieldRef>,
 }
 
 /// An HTTP request header a method declares (`gateway.v1.HeaderParameter`), validated: forwarded
@@ -370,6 +385,8 @@ struct Context {
     compose: Option<ExtensionDescriptor>,
     /// `gateway.v1.header`, if any input imports it.
     header: Option<ExtensionDescriptor>,
+    /// `gateway.v1.event_stream`, if any input imports it.
+    event_stream: Option<ExtensionDescriptor>,
     /// Fail on what cannot be served (strict) or leave it out with a warning (lenient).
     strict: bool,
 }
@@ -384,6 +401,7 @@ impl Context {
             gateway_implemented: pool.get_extension_by_name(GATEWAY_IMPLEMENTED),
             compose: pool.get_extension_by_name(COMPOSE),
             header: pool.get_extension_by_name(HEADER),
+            event_stream: pool.get_extension_by_name(EVENT_STREAM),
             strict,
         }
     }

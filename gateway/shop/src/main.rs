@@ -66,6 +66,11 @@ struct Args {
     /// address; see the README's "Metrics").
     #[arg(long, env = "GATEWAY_NO_METRICS")]
     no_metrics: bool,
+    /// Idle time after which a server stream answered as Server-Sent Events
+    /// (`Accept: text/event-stream`) sends a `: keep-alive` comment, so that proxies keep the
+    /// connection open (`500ms`, `15s`, `1m`).
+    #[arg(long, env = "GATEWAY_SSE_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
+    sse_heartbeat: Duration,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -112,6 +117,7 @@ async fn run(args: Args) -> Result<(), String> {
         openapi_yaml: None,
         forwarded_headers: args.forward_headers,
         metrics: !args.no_metrics,
+        sse_heartbeat: args.sse_heartbeat,
     };
     let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -147,15 +153,24 @@ async fn run(args: Args) -> Result<(), String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     // Logs go to stderr; stdout carries only the "listening on" lines.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let telemetry = match telemetry::init(telemetry::SubscriberConfig {
+        service_name: "shop-gateway",
+        format: telemetry::LogFormat::Text,
+        writer: telemetry::LogWriter::Stderr,
+    }) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("shop-gateway: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let args = Args::parse();
-    match run(args).await {
+    let outcome = run(args).await;
+    // Flush the spans still buffered; losing them is worth a warning, not a failed exit.
+    if let Err(err) = telemetry.shutdown().await {
+        tracing::warn!(error = %err, "exporting the last spans failed");
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
             eprintln!("shop-gateway: {reason}");

@@ -55,7 +55,8 @@ pub struct RouteSpec {
     /// arrives, so that an upload need not fit in memory. With `server_streaming` as well the
     /// method is bidirectional, and responses start before the request body ends.
     pub client_streaming: bool,
-    /// The method streams responses (sent as newline-delimited JSON).
+    /// The method streams responses: sent as newline-delimited JSON, or as Server-Sent Events
+    /// when the request's `Accept` prefers `text/event-stream`.
     pub server_streaming: bool,
     /// Request headers the method declares (`gateway.v1.header`), in lower case
     /// (`idempotency-key`): forwarded upstream as gRPC metadata of the same name, on this route
@@ -66,6 +67,24 @@ pub struct RouteSpec {
     /// calling the parts' RPCs concurrently; `grpc_service` then names a gateway-implemented
     /// service that has no upstream. `None` for every ordinary route.
     pub compose: Option<ComposeSpec>,
+    /// `Some` when a server-streaming method declares `gateway.v1.event_stream`: where a
+    /// Server-Sent Events answer takes each event's `id:` from, and which request field the
+    /// `Last-Event-ID` header sets. `None` (always for other methods): events are numbered 1, 2,
+    /// ... in each response and `Last-Event-ID` is ignored.
+    pub event_stream: Option<EventStreamSpec>,
+}
+
+/// A server-streaming method's Server-Sent Events options, validated by the generator (see
+/// `gateway/v1/stream.proto`): both fields name singular scalar (integer or string) fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventStreamSpec {
+    /// Field path in the response message (proto field names) whose value is each event's
+    /// `id:`; empty for the event's 1-based ordinal in the response.
+    pub id_field: List<Text>,
+    /// Field path in the request message set from the `Last-Event-ID` request header (parsed
+    /// like a query parameter of its type), so that a reconnecting client resumes after the
+    /// last event it saw; empty when the header is ignored.
+    pub resume_field: List<Text>,
 }
 
 /// A composite method's calls, validated by the generator (see `gateway/v1/compose.proto`).

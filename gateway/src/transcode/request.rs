@@ -16,6 +16,7 @@ use prost_reflect::{
 use crate::error::GatewayError;
 use crate::matcher::Alignment;
 use crate::route::{AutoUpdateMask, CompiledBody, CompiledRoute, RawBody, is_scalar_like_message};
+use crate::transcode::sse::ResumeField;
 
 /// Options for every JSON deserialization: unknown fields are rejected (a typo in a body field
 /// name is a 400, not silently dropped), as protojson does by default.
@@ -432,6 +433,43 @@ pub(crate) fn build_raw_request(
         apply_query(route, query, &mut message)?;
     }
     Ok(message)
+}
+
+/// The header a reconnecting Server-Sent Events client sends with the last id it saw.
+pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
+
+/// Sets the route's resume field (`gateway.v1.event_stream`'s `resume_field`) from the
+/// request's `Last-Event-ID` header, parsed as a query parameter of the field's type would be.
+/// Nothing happens without the header (or with an empty one, which names no event) or when the
+/// route declares no resume field; a value that does not parse is a 400 naming the header.
+pub(crate) fn apply_last_event_id(
+    resume: &ResumeField,
+    headers: &http::HeaderMap,
+    message: &mut DynamicMessage,
+) -> Result<(), GatewayError> {
+    let Some(value) = headers.get(LAST_EVENT_ID) else {
+        return Ok(());
+    };
+    let invalid = |problem: String| {
+        GatewayError::BadRequest(format!(
+            "invalid value for header `Last-Event-ID`: {problem}"
+        ))
+    };
+    let raw = value
+        .to_str()
+        .map_err(|_| invalid("it is not visible ASCII text".to_owned()))?
+        .trim();
+    if raw.is_empty() {
+        return Ok(());
+    }
+    let value = match direct_value(&resume.leaf, raw) {
+        Some(value) => value,
+        None => {
+            let json = json_for(&resume.leaf, raw).map_err(invalid)?;
+            parse_value(resume.leaf.parent_message(), &resume.leaf, json).map_err(invalid)?
+        }
+    };
+    set_at(message, &resume.parents, &resume.leaf, value)
 }
 
 /// Sets `update_mask` to the fields present in the body when the client gave no mask.

@@ -1,11 +1,13 @@
 //! Turns the upstream's answer into the HTTP body: one message as JSON (the whole message or
-//! its `response_body` field), or a server stream as newline-delimited JSON.
+//! its `response_body` field), or a server stream as newline-delimited JSON or (framed by
+//! [`super::sse`]) Server-Sent Events.
 //!
 //! Response metadata becomes headers in [`crate::metadata`]; failures before the answer starts
 //! are rendered by [`crate::error`], which this module uses (for a stream's closing error line)
 //! and which does not use it.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -16,6 +18,7 @@ use prost_reflect::{
 use tonic::Streaming;
 
 use crate::error::{GatewayError, status_body};
+use crate::transcode::sse::{self, EventIds};
 
 /// How responses are written (chosen once from the configuration).
 #[derive(Debug, Clone)]
@@ -127,6 +130,29 @@ impl ResponseEncoder {
             Ok::<_, Infallible>(Bytes::from(line))
         });
         Body::from_stream(lines)
+    }
+}
+
+impl ResponseEncoder {
+    /// The HTTP body for a server stream as Server-Sent Events: one event per message, its data
+    /// the JSON [`Self::encode`] writes, its id from `ids`; a `: keep-alive` comment whenever
+    /// `heartbeat` passes without an event; a failure is a last `event: error`. Dropping the body
+    /// (the client went away) drops `stream`, which cancels the upstream call.
+    pub(crate) fn encode_events<S>(
+        &self,
+        stream: S,
+        response_body: Option<FieldDescriptor>,
+        ids: EventIds,
+        heartbeat: Duration,
+    ) -> Body
+    where
+        S: Stream<Item = Result<DynamicMessage, GatewayError>> + Send + 'static,
+    {
+        let encoder = self.clone();
+        let events = sse::events(stream, ids, move |message| {
+            encoder.encode(message, response_body.as_ref())
+        });
+        Body::from_stream(sse::with_heartbeat(events, heartbeat).map(Ok::<_, Infallible>))
     }
 }
 

@@ -51,6 +51,7 @@ const ECHO: RouteSpec = RouteSpec {
     server_streaming: false,
     headers: B(&[]),
     compose: None,
+    event_stream: None,
 };
 
 const fn one(field_path: List<Text>, first_segment: usize) -> PathParam {
@@ -345,11 +346,86 @@ const REPORTED: &[&str] = &[
 /// The generic echo service. Behaviour is steered through request metadata (sent by the tests
 /// as `Grpc-Metadata-*` headers): `echo-status`/`echo-message` answer with that status (`echo-details` adds details;
 /// `echo-status-for: Method` limits it to that method), `echo-sleep-ms` delays the answer.
+///
+/// `Watch` (the conformance fixture's event stream) answers the request with `count` set to the
+/// request's `count` + 1, + 2, ...: `echo-stream-count` messages (default 3; 0 for as long as
+/// the caller listens), `echo-stream-interval-ms` apart (default 0), failing with ABORTED after
+/// `echo-stream-fail-after` messages; a stream whose caller went away is counted in
+/// [`TestApp::cancelled_streams`].
 #[derive(Debug, Clone, Default)]
 struct EchoServer<N> {
     seen: Arc<Mutex<Vec<Bytes>>>,
     flight: Arc<Flight>,
+    cancelled: Arc<AtomicUsize>,
     name: std::marker::PhantomData<N>,
+}
+
+/// The steering of one `Watch` call, read from its metadata.
+#[derive(Debug, Clone, Copy)]
+struct WatchPlan {
+    count: u64,
+    interval: Duration,
+    fail_after: Option<u64>,
+}
+
+impl WatchPlan {
+    fn of(request: &tonic::Request<Bytes>) -> Self {
+        let number = |key| metadata_str(request, key).and_then(|v| v.parse::<u64>().ok());
+        WatchPlan {
+            count: number("echo-stream-count").unwrap_or(3),
+            interval: Duration::from_millis(number("echo-stream-interval-ms").unwrap_or(0)),
+            fail_after: number("echo-stream-fail-after"),
+        }
+    }
+}
+
+/// `Watch`'s answers: `request` with `count` (field 8) set to the request's `count` + 1, + 2,
+/// ... (appended: the last value of a singular field wins), fed by a task that counts in
+/// `cancelled` a stream whose receiver went away (the gateway dropped the call).
+fn watch(
+    request: Bytes,
+    plan: WatchPlan,
+    cancelled: Arc<AtomicUsize>,
+) -> tokio_stream::wrappers::ReceiverStream<Result<Bytes, Status>> {
+    use prost_reflect::ReflectMessage as _;
+    let start = golden_pool()
+        .get_message_by_name(REQUEST)
+        .and_then(|desc| DynamicMessage::decode(desc, request.clone()).ok())
+        .and_then(|message| {
+            message
+                .descriptor()
+                .get_field_by_name("count")
+                .and_then(|field| message.get_field(&field).as_i64())
+        })
+        .unwrap_or(0);
+    let (sender, receiver) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            if plan.count != 0 && sent == plan.count {
+                return;
+            }
+            tokio::time::sleep(plan.interval).await;
+            let item = if plan.fail_after == Some(sent) {
+                Err(Status::aborted(format!("stream broke after {sent}")))
+            } else {
+                sent += 1;
+                let mut message = request.to_vec();
+                let count = start + i64::try_from(sent).expect("small");
+                prost::encoding::int64::encode(8, &count, &mut message);
+                Ok(Bytes::from(message))
+            };
+            let failed = item.is_err();
+            if sender.send(item).await.is_err() {
+                cancelled.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            if failed {
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
 
 /// How many calls the echo server is serving at once, and the most it ever served at once.
@@ -455,6 +531,7 @@ impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let seen = self.seen.clone();
         let flight = self.flight.clone();
+        let cancelled = self.cancelled.clone();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(BytesCodec);
             let path = request.uri().path();
@@ -496,6 +573,22 @@ impl<N> tower::Service<http::Request<tonic::body::Body>> for EchoServer<N> {
                         },
                     );
                     grpc.streaming(service, request).await
+                }
+                "Watch" => {
+                    let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                        let (seen, flight, method) = (seen.clone(), flight.clone(), method.clone());
+                        let cancelled = cancelled.clone();
+                        async move {
+                            let plan = WatchPlan::of(&request);
+                            let response = echo(seen, flight, method, request).await?;
+                            let (metadata, bytes, extensions) = response.into_parts();
+                            let stream = watch(bytes, plan, cancelled);
+                            Ok::<_, Status>(tonic::Response::from_parts(
+                                metadata, stream, extensions,
+                            ))
+                        }
+                    });
+                    grpc.server_streaming(service, request).await
                 }
                 _ if streaming => {
                     let service = tower::service_fn(move |request: tonic::Request<Bytes>| {
@@ -566,6 +659,7 @@ pub struct TestApp {
     pool: &'static DescriptorPool,
     seen: Arc<Mutex<Vec<Bytes>>>,
     flight: Arc<Flight>,
+    cancelled: Arc<AtomicUsize>,
     client: Client<HttpConnector, Full<Bytes>>,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
@@ -610,7 +704,12 @@ pub fn golden_pool() -> &'static DescriptorPool {
 /// Starts the echo server and a gateway serving the generator's route table for the
 /// conformance fixture.
 pub async fn spawn_golden() -> TestApp {
-    spawn_table(golden_routes(), golden_pool(), |_| {}).await
+    spawn_golden_with(|_| {}).await
+}
+
+/// Like [`spawn_golden`], adjusting the configuration first.
+pub async fn spawn_golden_with(configure: impl FnOnce(&mut GatewayConfig)) -> TestApp {
+    spawn_table(golden_routes(), golden_pool(), configure).await
 }
 
 /// Starts the echo server (both fixture services) and a gateway serving `routes`.
@@ -622,9 +721,11 @@ pub async fn spawn_table(
     let echo = EchoServer::<FixtureEcho>::default();
     let seen = echo.seen.clone();
     let flight = echo.flight.clone();
+    let cancelled = echo.cancelled.clone();
     let golden_echo = EchoServer::<GoldenEcho> {
         seen: seen.clone(),
         flight: flight.clone(),
+        cancelled: cancelled.clone(),
         name: std::marker::PhantomData,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -698,6 +799,7 @@ pub async fn spawn_table(
         pool,
         seen,
         flight,
+        cancelled,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _shutdown: vec![echo_stop, gateway_stop],
     }
@@ -799,6 +901,11 @@ impl TestApp {
     /// The most calls the echo server was ever serving at the same time.
     pub fn max_in_flight(&self) -> usize {
         self.flight.max.load(Ordering::SeqCst)
+    }
+
+    /// How many `Watch` streams the echo server saw their caller abandon (its sender failed).
+    pub fn cancelled_streams(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     /// Every message the echo server answered, in arrival order.

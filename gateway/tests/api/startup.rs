@@ -2,7 +2,7 @@
 
 use std::borrow::Cow::Borrowed as B;
 
-use gateway::spec::{BodySpec, PathParam, PathPattern, RouteSpec, Segment};
+use gateway::spec::{BodySpec, EventStreamSpec, PathParam, PathPattern, RouteSpec, Segment};
 use gateway::{GatewayConfig, GatewayError};
 
 use crate::helpers::pool;
@@ -34,6 +34,7 @@ const GOOD: RouteSpec = RouteSpec {
     server_streaming: false,
     headers: B(&[]),
     compose: None,
+    event_stream: None,
 };
 
 static MISSING_TYPE: &[RouteSpec] = &[RouteSpec {
@@ -118,6 +119,26 @@ static INVALID_HEADER: &[RouteSpec] = &[RouteSpec {
     ..GOOD
 }];
 
+/// An event id taken from a message field.
+static MESSAGE_EVENT_ID: &[RouteSpec] = &[RouteSpec {
+    server_streaming: true,
+    event_stream: Some(EventStreamSpec {
+        id_field: B(&[B("book")]),
+        resume_field: B(&[]),
+    }),
+    ..GOOD
+}];
+
+/// `Last-Event-ID` into a field the request does not have.
+static MISSING_RESUME_FIELD: &[RouteSpec] = &[RouteSpec {
+    server_streaming: true,
+    event_stream: Some(EventStreamSpec {
+        id_field: B(&[]),
+        resume_field: B(&[B("nope")]),
+    }),
+    ..GOOD
+}];
+
 fn start_error(routes: &'static [RouteSpec]) -> String {
     match gateway::app(GatewayConfig::default(), routes, pool()) {
         Ok(_) => panic!("the table should not resolve"),
@@ -141,6 +162,14 @@ async fn unresolvable_routes_fail_start_up_naming_the_route() {
         (
             INVALID_HEADER,
             "header `not a header` is not a valid HTTP header name",
+        ),
+        (
+            MESSAGE_EVENT_ID,
+            "event_stream id_field `book` must name a singular integer or string field",
+        ),
+        (
+            MISSING_RESUME_FIELD,
+            "event_stream resume_field: no field `nope`",
         ),
     ] {
         let message = start_error(routes);

@@ -27,7 +27,8 @@ pub struct ServiceBinary {
 }
 
 /// The whole `main` of a service binary: answers `healthcheck`, parses [`ServiceArgs`] (with
-/// the binary's own flags `E`), starts tracing, builds the application with `build`, registers
+/// the binary's own flags `E`), starts tracing (and span export, see [`crate::telemetry`]),
+/// builds the application with `build`, registers
 /// it in Consul when an agent is configured, and serves until Ctrl-C or SIGTERM.
 ///
 /// `build` is the one step that differs between services (purchases picks its upstreams'
@@ -44,7 +45,10 @@ where
         return code;
     }
     let args = binary.parse_args::<E>(std::env::args_os());
-    crate::telemetry::init_tracing(args.log.log_format);
+    let telemetry = match crate::telemetry::init_tracing(binary.name, args.log.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(err) => return binary.exit_code(Err(err)),
+    };
     let result = async {
         let mut app = build(&args).await?;
         if let Some(addr) = args.metrics_addr {
@@ -58,6 +62,10 @@ where
         app.run_until(crate::shutdown_signal()).await
     }
     .await;
+    // Flush the spans still buffered; losing them is worth a warning, not a failed exit.
+    if let Err(err) = telemetry.shutdown().await {
+        tracing::warn!(error = %err, "exporting the last spans failed");
+    }
     binary.exit_code(result)
 }
 

@@ -12,6 +12,7 @@ pub mod binary;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod metrics;
 pub mod names;
 pub mod server;

@@ -1,6 +1,7 @@
 //! The tonic server scaffold every service uses: its own listener (port 0 works), server
 //! reflection v1 and v1alpha, the standard health service (NOT_SERVING until start-up is done),
-//! and graceful shutdown; optionally a Consul [`Registration`] made once health reports SERVING
+//! a span per call carrying the caller's W3C trace context ([`telemetry::grpc`]), and graceful
+//! shutdown; optionally a Consul [`Registration`] made once health reports SERVING
 //! and removed as soon as shutdown begins (before draining, so clients stop choosing us).
 
 use std::future::Future;
@@ -124,7 +125,10 @@ impl GrpcServer {
         // to listeners it binds itself, and without it Nagle's algorithm meets the client's
         // delayed ACK on small responses (p99 of ~40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        // Outermost, the per-call span (child of the caller's `traceparent`), so the metrics
+        // layer and the service run inside it and their log lines carry its trace id.
         let server = tonic::transport::Server::builder()
+            .layer(telemetry::grpc::ServerTraceLayer)
             .layer(metrics.unwrap_or_else(crate::metrics::GrpcMetricsLayer::disabled))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop);

@@ -19,6 +19,12 @@ pub enum ProductError {
     /// A query failed. The cause is logged, never sent to the client.
     #[error("query failed: {0}")]
     Query(#[from] DieselError),
+    /// The purchase event stream failed (the sold count consumer only; no RPC returns it).
+    #[error("event stream: {0}")]
+    Events(String),
+    /// A purchase event that can never be counted (the sold count consumer only).
+    #[error("bad purchase event: {0}")]
+    BadEvent(String),
 }
 
 impl From<ProductError> for Status {
@@ -29,6 +35,10 @@ impl From<ProductError> for Status {
             ProductError::Unavailable(db) => db.into(),
             ProductError::Query(cause) => {
                 tracing::error!(error = %cause, "products query failed");
+                Status::internal("internal error")
+            }
+            ProductError::Events(_) | ProductError::BadEvent(_) => {
+                tracing::error!(error = %err, "products request failed");
                 Status::internal("internal error")
             }
         }

@@ -5,23 +5,31 @@ use proto::products::v1::product_service_server::ProductService;
 use proto::products::v1::{
     CreateProductRequest, CreateProductResponse, GetProductRequest, GetProductResponse, Product,
 };
+use std::sync::Arc;
+
 use shop_common::{Database, Id};
 use tonic::{Request, Response, Status};
 
 use crate::db::{self, ProductRow};
 use crate::domain::NewProduct;
 use crate::error::ProductError;
+use crate::sales::SalesTask;
 
-/// The gRPC service, holding the database pool.
+/// The gRPC service, holding the database pool and the sold count consumer's task, which
+/// stops when the last clone (the server's) is dropped.
 #[derive(Debug, Clone)]
 pub struct ProductsGrpc {
     db: Database,
+    _sales: Option<Arc<SalesTask>>,
 }
 
 impl ProductsGrpc {
-    /// A service over `db`.
-    pub fn new(db: Database) -> Self {
-        Self { db }
+    /// A service over `db`, owning the sold count consumer `sales` if there is one.
+    pub fn new(db: Database, sales: Option<SalesTask>) -> Self {
+        Self {
+            db,
+            _sales: sales.map(Arc::new),
+        }
     }
 
     async fn create_product(&self, request: CreateProductRequest) -> Result<Product, ProductError> {
@@ -48,6 +56,7 @@ impl From<ProductRow> for Product {
             id: row.id,
             name: row.name,
             price: row.price,
+            sold_count: row.sold_count,
         }
     }
 }

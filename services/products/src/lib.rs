@@ -7,17 +7,20 @@
 mod db;
 mod error;
 mod grpc;
+mod sales;
 mod schema;
 
 pub mod domain;
 
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use proto::products::v1::product_service_server::{ProductServiceServer, SERVICE_NAME};
+use shop_common::events::EventsConfig;
 use shop_common::{Database, ServiceBinary, ShopService};
 use tonic::service::Routes;
 
 pub use error::ProductError;
 pub use grpc::ProductsGrpc;
+pub use sales::CONSUMER as SOLD_COUNT_CONSUMER;
 
 /// What the service needs to start: the listen address and its database.
 pub type Config = shop_common::ServiceConfig;
@@ -26,9 +29,13 @@ pub type Config = shop_common::ServiceConfig;
 /// [`Application::run_until`] serves.
 pub type Application = shop_common::Application<ProductsService>;
 
-/// The products service's part of the shared scaffold. It needs nothing but its database.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProductsService;
+/// The products service's part of the shared scaffold: its database, and where the purchase
+/// events are that its sold counts come from (none by default: `sold_count` then stays 0).
+#[derive(Debug, Clone, Default)]
+pub struct ProductsService {
+    /// The NATS JetStream server with the purchase events.
+    pub events: Option<EventsConfig>,
+}
 
 impl ShopService for ProductsService {
     const BINARY: ServiceBinary = ServiceBinary {
@@ -41,7 +48,9 @@ impl ShopService for ProductsService {
     };
     const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+    /// The service, and (given events) the sold count consumer, started now.
     fn routes(self, db: Database) -> Routes {
-        Routes::new(ProductServiceServer::new(ProductsGrpc::new(db)))
+        let sales = self.events.map(|events| sales::spawn(db.clone(), events));
+        Routes::new(ProductServiceServer::new(ProductsGrpc::new(db, sales)))
     }
 }

@@ -3,10 +3,24 @@
 
 use std::process::ExitCode;
 
-use products_service::Application;
+use products_service::{Application, ProductsService};
 use shop_common::ServiceArgs;
+use shop_common::events::NatsArgs;
+
+/// Products' own flags: where the purchase events are that `sold_count` is counted from.
+#[derive(Debug, clap::Args)]
+struct ProductsArgs {
+    #[command(flatten)]
+    nats: NatsArgs,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shop_common::run(async |args: &ServiceArgs| Application::build(args.config()).await).await
+    shop_common::run(async |args: &ServiceArgs<ProductsArgs>| {
+        let service = ProductsService {
+            events: Some(args.own.nats.config()),
+        };
+        Application::build_with(args.config(), service).await
+    })
+    .await
 }

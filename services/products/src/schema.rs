@@ -11,5 +11,17 @@ diesel::table! {
         price -> Double,
         /// When the row was inserted.
         created_at -> Timestamptz,
+        /// Units sold, from the purchase events.
+        sold_count -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Purchase events already counted, so a redelivered one counts once.
+    processed_events (event_id) {
+        /// The event's id.
+        event_id -> Uuid,
+        /// When it was counted.
+        processed_at -> Timestamptz,
     }
 }

@@ -77,6 +77,12 @@ pub enum PurchaseError {
     /// Stored data breaks an invariant (e.g. an unknown status), or a task died.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// The purchase event stream (NATS JetStream) cannot be read: not configured, or down.
+    #[error("the purchase event stream is unavailable, try again later")]
+    EventsUnavailable {
+        /// What the client or server said, for the log only.
+        cause: String,
+    },
 }
 
 impl PurchaseError {
@@ -101,6 +107,10 @@ impl From<PurchaseError> for Status {
             PurchaseError::InvalidArgument(field) => field.into(),
             PurchaseError::NotFound { .. } => Status::not_found(err.to_string()),
             PurchaseError::UpstreamUnavailable { ref cause, .. } => {
+                tracing::warn!(%cause, "{err}");
+                Status::unavailable(err.to_string())
+            }
+            PurchaseError::EventsUnavailable { ref cause } => {
                 tracing::warn!(%cause, "{err}");
                 Status::unavailable(err.to_string())
             }

@@ -19,8 +19,8 @@ use futures::future::{try_join, try_join_all};
 use proto::purchases::v1::purchase_service_server::PurchaseService;
 use proto::purchases::v1::{
     CreatePurchaseRequest, CreatePurchaseResponse, GetPurchaseRequest, GetPurchaseResponse,
-    GetUserPurchasesRequest, GetUserPurchasesResponse, Purchase, RefundPurchaseRequest,
-    RefundPurchaseResponse,
+    GetUserPurchasesRequest, GetUserPurchasesResponse, RefundPurchaseRequest,
+    RefundPurchaseResponse, WatchPurchaseRequest,
 };
 use shop_common::{Database, Id, IdempotencyKey};
 use tonic::{Code, Request, Response, Status};
@@ -32,6 +32,8 @@ use crate::domain::{
     Cents, NewPurchase, PurchaseOrder, PurchaseStatus, Settlement, charge_key, reason, refund_key,
 };
 use crate::error::PurchaseError;
+use crate::events::watch::{EventStream, Watchers};
+use crate::events::{self, Events};
 use crate::idempotency::{self, Owner, Turn, Turns};
 use crate::upstream::{CallError, ChargeResult, Upstreams};
 
@@ -64,29 +66,47 @@ pub(crate) struct Core {
     pub(crate) db: Database,
     pub(crate) upstreams: Upstreams,
     pub(crate) settings: Settings,
+    /// The event stream, when configured: its relay publishes the outbox, and watchers read it.
+    pub(crate) events: Option<Events>,
+    pub(crate) watchers: Watchers,
 }
 
-/// The gRPC service. Holds the sweeper's task, which stops when the last clone (the server's)
-/// is dropped.
+/// The gRPC service. Holds the sweeper's and the outbox relay's tasks, which stop when the last
+/// clone (the server's) is dropped.
 #[derive(Debug, Clone)]
 pub struct PurchasesGrpc {
     core: Arc<Core>,
     _sweeper: Arc<crate::sweeper::SweeperTask>,
+    _relay: Option<Arc<events::relay::RelayTask>>,
 }
 
 impl PurchasesGrpc {
-    /// A service over `db`, calling `upstreams`, and its sweeper, started now (it waits for the
-    /// database to be ready). Must run inside a tokio runtime.
-    pub fn new(db: Database, upstreams: Upstreams, settings: Settings) -> Self {
+    /// A service over `db`, calling `upstreams`, with its sweeper and (given `events`) its
+    /// outbox relay, started now (they wait for the database to be ready). Without `events`
+    /// the outbox still records every change, and nothing publishes it. Must run inside a
+    /// tokio runtime.
+    pub fn new(
+        db: Database,
+        upstreams: Upstreams,
+        settings: Settings,
+        events: Option<Events>,
+        watchers: Watchers,
+    ) -> Self {
+        let relay = events
+            .clone()
+            .map(|events| Arc::new(events::relay::spawn(db.clone(), events)));
         let core = Arc::new(Core {
             db,
             upstreams,
             settings,
+            events,
+            watchers,
         });
         let sweeper = crate::sweeper::spawn(core.clone());
         Self {
             core,
             _sweeper: Arc::new(sweeper),
+            _relay: relay,
         }
     }
 }
@@ -145,6 +165,7 @@ impl Core {
             let mut conn = self.db.conn().await?;
             conn.transaction(async |conn| {
                 let row = db::insert_purchase(conn, &purchase).await?;
+                events::record(conn, &row).await?;
                 if let Some(owner) = owner
                     && !db::bind_key_to_purchase(conn, &owner.key, owner.claim, stored_id(row.id)?)
                         .await?
@@ -156,6 +177,7 @@ impl Core {
             })
             .await?
         };
+        self.events_written();
         let id = stored_id(row.id)?;
         tracing::info!(
             purchase_id = row.id,
@@ -165,7 +187,7 @@ impl Core {
         let settlement = self.charge(id, amount, budget).await?;
         let answer = |row: PurchaseRow| {
             Ok(CreatePurchaseResponse {
-                purchase: Some(to_message(row)?),
+                purchase: Some(row.into_message()?),
                 user: Some(user.clone()),
                 product: Some(product.clone()),
             })
@@ -242,9 +264,10 @@ impl Core {
         answer: impl Fn(PurchaseRow) -> Result<R, PurchaseError> + Send + Sync,
     ) -> Result<R, PurchaseError> {
         let mut conn = self.db.conn().await?;
-        conn.transaction(async |conn| {
+        let response = conn.transaction(async |conn| {
             let row = match db::settle_purchase(conn, id, settlement).await? {
                 Some(row) => {
+                    events::record(conn, &row).await?;
                     tracing::info!(
                         purchase_id = row.id,
                         status = row.status,
@@ -260,9 +283,11 @@ impl Core {
             };
             let response = answer(row)?;
             store_answer(conn, owner, &response).await?;
-            Ok(response)
+            Ok::<_, PurchaseError>(response)
         })
-        .await
+        .await?;
+        self.events_written();
+        Ok(response)
     }
 
     /// The answer to a CreatePurchase whose purchase `id` was settled by someone else (its
@@ -285,7 +310,7 @@ impl Core {
         )
         .await?;
         Ok(Some(CreatePurchaseResponse {
-            purchase: Some(to_message(row)?),
+            purchase: Some(row.into_message()?),
             user: Some(user),
             product: Some(product),
         }))
@@ -334,7 +359,7 @@ impl Core {
                     id: id.get(),
                 })?
         };
-        let status = status_of(&row)?;
+        let status = row.status()?;
         if status != PurchaseStatus::Completed {
             return Err(not_refundable(id, status));
         }
@@ -368,22 +393,27 @@ impl Core {
             }
         }
         let mut conn = self.db.conn().await?;
-        conn.transaction(async |conn| {
+        let response = conn.transaction(async |conn| {
             let row = match db::mark_refunded(conn, id).await? {
-                Some(row) => row,
+                Some(row) => {
+                    events::record(conn, &row).await?;
+                    row
+                }
                 // A concurrent refund marked it first (payments refunded once for both).
                 None => {
                     let row = existing_purchase(conn, id).await?;
-                    return Err(not_refundable(id, status_of(&row)?));
+                    return Err(not_refundable(id, row.status()?));
                 }
             };
             let response = RefundPurchaseResponse {
-                purchase: Some(to_message(row)?),
+                purchase: Some(row.into_message()?),
             };
             store_answer(conn, owner, &response).await?;
-            Ok(response)
+            Ok::<_, PurchaseError>(response)
         })
-        .await
+        .await?;
+        self.events_written();
+        Ok(response)
     }
 
     async fn get_purchase(
@@ -407,7 +437,7 @@ impl Core {
         )
         .await?;
         Ok(GetPurchaseResponse {
-            purchase: Some(to_message(row)?),
+            purchase: Some(row.into_message()?),
             user: Some(user),
             product: Some(product),
         })
@@ -443,7 +473,7 @@ impl Core {
         let (user, (rows, products)) =
             try_join(self.upstreams.user(user_id, budget), purchases_and_products).await?;
         Ok(GetUserPurchasesResponse {
-            purchases: rows.into_iter().map(to_message).collect::<Result<_, _>>()?,
+            purchases: rows.into_iter().map(PurchaseRow::into_message).collect::<Result<_, _>>()?,
             user: Some(user),
             products,
         })
@@ -480,7 +510,17 @@ impl Core {
                 }
             };
             let mut conn = self.db.conn().await?;
-            if let Some(row) = db::settle_purchase(&mut conn, id, &settlement).await? {
+            let settled_row = conn
+                .transaction(async |conn| {
+                    let row = db::settle_purchase(conn, id, &settlement).await?;
+                    if let Some(row) = &row {
+                        events::record(conn, row).await?;
+                    }
+                    Ok::<_, PurchaseError>(row)
+                })
+                .await?;
+            if let Some(row) = settled_row {
+                self.events_written();
                 tracing::info!(
                     purchase_id = row.id,
                     status = row.status,
@@ -495,7 +535,40 @@ impl Core {
         if purged > 0 {
             tracing::info!(purged, "purged expired idempotency keys");
         }
+        let published_before = chrono::Utc::now() - chrono::Duration::days(1);
+        let purged = db::purge_published(&mut conn, published_before).await?;
+        if purged > 0 {
+            tracing::info!(purged, "purged published outbox events");
+        }
         Ok(settled)
+    }
+
+    /// Tells the outbox relay that committed transactions wrote events.
+    fn events_written(&self) {
+        if let Some(events) = &self.events {
+            events.wake_relay();
+        }
+    }
+
+    /// The events of one existing purchase; see `WatchPurchase` in the proto.
+    async fn watch(&self, request: WatchPurchaseRequest) -> Result<EventStream, PurchaseError> {
+        let id = Id::parse(request.id, "id")?;
+        {
+            let mut conn = self.db.conn().await?;
+            if db::find_purchase(&mut conn, id).await?.is_none() {
+                return Err(PurchaseError::NotFound {
+                    entity: "purchase",
+                    id: id.get(),
+                });
+            }
+        }
+        let events = self
+            .events
+            .as_ref()
+            .ok_or_else(|| PurchaseError::EventsUnavailable {
+                cause: "this instance has no event stream configured".into(),
+            })?;
+        events::watch::watch(events, &self.watchers, id, request.after_sequence).await
     }
 }
 
@@ -559,36 +632,6 @@ fn not_refundable(id: Id, status: PurchaseStatus) -> PurchaseError {
 /// An id read back from our own table (the CHECK constraints keep it positive).
 fn stored_id(value: i64) -> Result<Id, PurchaseError> {
     Id::parse(value, "stored id").map_err(|err| PurchaseError::Corrupt(err.to_string()))
-}
-
-fn status_of(row: &PurchaseRow) -> Result<PurchaseStatus, PurchaseError> {
-    PurchaseStatus::from_db(&row.status).ok_or_else(|| {
-        PurchaseError::Corrupt(format!("purchase {} has status {:?}", row.id, row.status))
-    })
-}
-
-fn to_message(row: PurchaseRow) -> Result<Purchase, PurchaseError> {
-    let status = status_of(&row)?;
-    let amount = Cents::from_minor(row.amount_minor).ok_or_else(|| {
-        PurchaseError::Corrupt(format!(
-            "purchase {} has amount {}",
-            row.id, row.amount_minor
-        ))
-    })?;
-    let nanos = i32::try_from(row.created_at.timestamp_subsec_nanos())
-        .map_err(|_| PurchaseError::Corrupt(format!("purchase {} has a bad timestamp", row.id)))?;
-    Ok(Purchase {
-        id: row.id,
-        user_id: row.user_id,
-        product_id: row.product_id,
-        amount: amount.to_price(),
-        status: proto::purchases::v1::PurchaseStatus::from(status).into(),
-        created_at: Some(prost_types::Timestamp {
-            seconds: row.created_at.timestamp(),
-            nanos,
-        }),
-        failure_reason: row.failure_reason.unwrap_or_default(),
-    })
 }
 
 /// Runs `work` as its own task and waits for it: the caller going away (its deadline, a closed
@@ -655,5 +698,15 @@ impl PurchaseService for PurchasesGrpc {
                 .get_user_purchases(request.into_inner(), &budget)
                 .await?,
         ))
+    }
+
+    type WatchPurchaseStream = EventStream;
+
+    #[tracing::instrument(skip_all, fields(id = request.get_ref().id, after = request.get_ref().after_sequence))]
+    async fn watch_purchase(
+        &self,
+        request: Request<WatchPurchaseRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        Ok(Response::new(self.core.watch(request.into_inner()).await?))
     }
 }

@@ -9,6 +9,10 @@
 //! transport failures are retried with backoff, and each has a circuit breaker
 //! ([`ResilienceConfig`]). A sweeper settles what a crash leaves PENDING ([`LifecycleConfig`]).
 //!
+//! Every status change writes a `purchases.v1.PurchaseEvent` into a transactional outbox in the
+//! same transaction; a relay publishes them to NATS JetStream ([`Config::events`]), and
+//! `WatchPurchase` streams one purchase's events back from there.
+//!
 //! Start-up, serving and shutdown are shared by every shop service ([`shop_common::Application`]);
 //! this crate adds what is its own: the schema, the handlers, the upstream clients, the sweeper
 //! and the binary's identity ([`PurchasesService`]).
@@ -17,6 +21,7 @@ mod breaker;
 mod budget;
 mod db;
 mod error;
+mod events;
 mod grpc;
 mod idempotency;
 mod schema;
@@ -34,11 +39,13 @@ use discovery::ChannelOptions;
 use discovery::{Discovery, Registration, StaticDiscovery};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
 use shop_common::names::{PAYMENTS_SERVICE, PRODUCTS_SERVICE, USERS_SERVICE};
+use shop_common::events::EventsConfig;
 use shop_common::{Database, DatabaseConfig, ServiceBinary, ServiceConfig, ShopService};
 use tonic::service::Routes;
 
 pub use breaker::{BreakerConfig, BreakerState};
 pub use error::PurchaseError;
+pub use events::{OutboxMetrics, event_kind, is_final};
 pub use grpc::{PurchasesGrpc, Settings};
 pub use idempotency::METADATA_KEY as IDEMPOTENCY_KEY_METADATA;
 pub use upstream::{CallPolicy, Upstreams};
@@ -56,6 +63,10 @@ pub struct Config {
     pub resilience: ResilienceConfig,
     /// When leftovers are settled and how long idempotency keys live.
     pub lifecycle: LifecycleConfig,
+    /// The NATS JetStream server the outbox relay publishes purchase events to and
+    /// `WatchPurchase` reads them from. `None`: changes still write their events into the
+    /// outbox, nothing publishes them, and `WatchPurchase` is UNAVAILABLE.
+    pub events: Option<EventsConfig>,
 }
 
 /// Static addresses of the upstream services, and the deadline for calls to them.
@@ -139,6 +150,9 @@ impl Default for LifecycleConfig {
 pub struct PurchasesService {
     upstreams: Upstreams,
     settings: Settings,
+    events: Option<events::Events>,
+    outbox_metrics: OutboxMetrics,
+    watchers: events::watch::Watchers,
 }
 
 impl ShopService for PurchasesService {
@@ -158,16 +172,22 @@ impl ShopService for PurchasesService {
             db,
             self.upstreams,
             self.settings,
+            self.events,
+            self.watchers,
         )))
     }
 
     /// Each upstream's circuit breaker: `circuit_breaker_state{upstream}` (0 closed,
     /// 1 half-open, 2 open), `circuit_breaker_transitions_total{upstream, state}` and
-    /// `circuit_breaker_rejections_total{upstream}`, read at scrape time.
+    /// `circuit_breaker_rejections_total{upstream}`, read at scrape time; the outbox's
+    /// `outbox_published_events_total`, `outbox_pending_events`, `outbox_lag_seconds`; and
+    /// `purchase_watchers`.
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         registry.register_collector(Box::new(breaker::BreakerCollector(
             self.upstreams.breakers(),
         )));
+        self.outbox_metrics.register(registry);
+        self.watchers.register(registry);
     }
 }
 
@@ -205,7 +225,18 @@ impl Application {
             retries: config.resilience.retries,
             breaker: config.resilience.breaker,
         };
+        let outbox_metrics = OutboxMetrics::default();
+        let events = match &config.events {
+            Some(events) => Some(events::Events::new(
+                events.connect(shop_common::names::PURCHASES_SERVICE).await?,
+                outbox_metrics.clone(),
+            )),
+            None => None,
+        };
         let service = PurchasesService {
+            events,
+            outbox_metrics,
+            watchers: Default::default(),
             upstreams: Upstreams::new(discovery, policy)?,
             settings: Settings {
                 request_timeout: config.resilience.request_timeout,

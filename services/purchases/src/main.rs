@@ -8,6 +8,7 @@ use discovery::split_addresses;
 use purchases_service::{
     Application, BreakerConfig, Config, LifecycleConfig, ResilienceConfig, UpstreamsConfig,
 };
+use shop_common::events::NatsArgs;
 use shop_common::{ServiceArgs, ServiceConfig};
 
 /// Purchases' own flags: where the users, products and payments services are when Consul does
@@ -65,6 +66,9 @@ struct PurchasesArgs {
     /// How long an `Idempotency-Key` and its answer are kept, in seconds (default 24 h).
     #[arg(long, env = "IDEMPOTENCY_KEY_TTL_SECS", default_value_t = 86_400)]
     idempotency_key_ttl_secs: u64,
+    /// Where the purchase events go.
+    #[command(flatten)]
+    nats: NatsArgs,
 }
 
 #[tokio::main]
@@ -97,6 +101,7 @@ async fn main() -> ExitCode {
                 sweep_interval: Duration::from_millis(own.sweep_interval_ms),
                 key_ttl: Duration::from_secs(own.idempotency_key_ttl_secs),
             },
+            events: Some(own.nats.config()),
         };
         let app = match args.consul.discovery()? {
             Some(discovery) => Application::build_with_discovery(config, &discovery).await?,

@@ -41,4 +41,24 @@ diesel::table! {
 }
 
 diesel::joinable!(idempotency_keys -> purchases (purchase_id));
-diesel::allow_tables_to_appear_in_same_query!(purchases, idempotency_keys);
+diesel::allow_tables_to_appear_in_same_query!(purchases, idempotency_keys, outbox);
+
+diesel::table! {
+    /// The transactional outbox: purchase events written with their change, to be published.
+    outbox (id) {
+        /// Publication order.
+        id -> BigInt,
+        /// The event's id, also its `Nats-Msg-Id`.
+        event_id -> Uuid,
+        /// The NATS subject.
+        subject -> Text,
+        /// The encoded `purchases.v1.PurchaseEvent`.
+        payload -> Bytea,
+        /// The W3C trace context of the change's request.
+        traceparent -> Nullable<Text>,
+        /// When the change committed.
+        created_at -> Timestamptz,
+        /// When JetStream acknowledged it; `NULL` while pending.
+        published_at -> Nullable<Timestamptz>,
+    }
+}

@@ -374,9 +374,13 @@ enum Failure {
     BreakerOpen,
 }
 
+/// The request for one attempt: the deadline, and the trace context of the calling span (the
+/// `#[instrument]`ed method, itself inside the caller's call), so the upstream's spans join the
+/// trace.
 fn with_timeout<T>(message: T, timeout: Duration) -> Request<T> {
     let mut request = Request::new(message);
     request.set_timeout(timeout);
+    shop_common::telemetry::inject_metadata(request.metadata_mut());
     request
 }
 

@@ -6,7 +6,11 @@
 //! - [`spawn_users`], [`spawn_products`], [`spawn_payments`]: one service each;
 //!   [`RunningService::with_client`] adds a typed client ([`TestApp`]).
 //! - [`spawn_shop`]: users, products, payments and purchases wired together, each on its own
-//!   database; [`spawn_shop_with`] with payments' rules and purchases' settings of a test's own.
+//!   database; [`spawn_shop_with`] with payments' rules and purchases' settings of a test's own,
+//!   and optionally a NATS server for the purchase events ([`ShopOptions::events`]).
+//! - [`events`]: the purchase events on the stream, as the tests read them.
+
+pub mod events;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -209,7 +213,19 @@ pub async fn spawn_users() -> RunningService {
 
 /// A products service on a fresh database.
 pub async fn spawn_products() -> RunningService {
-    spawn("products", products_service::Application::build).await
+    spawn_products_with(None).await
+}
+
+/// A products service on a fresh database, counting sales from the purchase events on `events`'
+/// server (none: `sold_count` stays 0).
+pub async fn spawn_products_with(
+    events: Option<shop_common::events::EventsConfig>,
+) -> RunningService {
+    spawn("products", async |config: ServiceConfig| {
+        let service = products_service::ProductsService { events };
+        Application::build_with(config, service).await
+    })
+    .await
 }
 
 /// A payments service on a fresh database, following `rules`.
@@ -233,6 +249,9 @@ pub struct ShopOptions {
     pub resilience: purchases_service::ResilienceConfig,
     /// Purchases' sweeper and key settings.
     pub lifecycle: purchases_service::LifecycleConfig,
+    /// The NATS JetStream server purchases publishes its events to (and products counts sales
+    /// from); `None` for a shop without events (they stay in purchases' outbox).
+    pub events: Option<shop_common::events::EventsConfig>,
 }
 
 impl Default for ShopOptions {
@@ -242,6 +261,7 @@ impl Default for ShopOptions {
             deadline: Duration::from_secs(3),
             resilience: purchases_service::ResilienceConfig::default(),
             lifecycle: purchases_service::LifecycleConfig::default(),
+            events: None,
         }
     }
 }
@@ -276,6 +296,7 @@ pub fn purchases_config(
         },
         resilience: options.resilience,
         lifecycle: options.lifecycle,
+        events: options.events.clone(),
     }
 }
 
@@ -315,7 +336,7 @@ pub async fn spawn_shop(deadline: Duration) -> Shop {
 /// `options`' settings).
 pub async fn spawn_shop_with(options: ShopOptions) -> Shop {
     let users = spawn_users().await;
-    let products = spawn_products().await;
+    let products = spawn_products_with(options.events.clone()).await;
     let payments = spawn_payments(options.payments.clone()).await;
     let upstreams = UpstreamAddrs {
         users: users.addr,

@@ -155,6 +155,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/purchases/{id}:watch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follows one purchase's status changes as they happen: first every change already made (its creation, then COMPLETED or FAILED, then REFUNDED), then each new one as it is published.
+         * @description Follows one purchase's status changes as they happen: first every change already made (its
+         *     creation, then COMPLETED or FAILED, then REFUNDED), then each new one as it is published. The
+         *     stream ends after a final state (FAILED or REFUNDED); a COMPLETED purchase may still be
+         *     refunded, so its stream stays open. Each event comes with its position in the event stream
+         *     (`sequence`): asking again with `after_sequence` resumes after it. The changes come from the
+         *     purchase events on NATS JetStream, so they follow the database by the outbox relay's lag.
+         *     A missing purchase is NOT_FOUND; with the event stream unreachable the answer is UNAVAILABLE.
+         *
+         *     Through the gateway, `Accept: text/event-stream` gives Server-Sent Events whose `id:` is the
+         *     sequence, so a browser's EventSource resumes by itself (`Last-Event-ID`).
+         */
+        get: operations["PurchaseService_WatchPurchase"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users": {
         parameters: {
             query?: never;
@@ -234,6 +263,12 @@ export interface components {
             name?: string;
             /** @description Current price, finite and not negative. */
             price?: number | ("NaN" | "Infinity" | "-Infinity");
+            /**
+             * Format: int64
+             * @description Units sold: purchases of it completed, less those refunded. Counted from the purchase events
+             *     on NATS JetStream, so it follows a purchase by the events' delay (eventually consistent).
+             */
+            readonly sold_count?: string;
         };
         /** @description The purchase to record. */
         "purchases.v1.CreatePurchaseRequest": {
@@ -318,6 +353,38 @@ export interface components {
             readonly failure_reason?: string;
         };
         /**
+         * @description One change of a purchase's status. The purchases service writes it in the same database
+         *     transaction as the change (a transactional outbox) and publishes it to the NATS JetStream stream
+         *     `SHOP_PURCHASES` on the subject `shop.purchases.<purchase id>.<created|completed|failed|refunded>`,
+         *     encoded as protobuf (header `Content-Type: application/protobuf`, `Nats-Msg-Id` = `event_id`,
+         *     so a republish after a crash is dropped by the server). Consumers may still see an event twice
+         *     and must handle it idempotently by `event_id`.
+         */
+        "purchases.v1.PurchaseEvent": {
+            /** @description Unique id of the event (a UUID), the same on every delivery of it. */
+            event_id?: string;
+            /** @description What happened. */
+            type?: components["schemas"]["purchases.v1.PurchaseEventType"];
+            /** @description The purchase as the change left it. */
+            purchase?: components["schemas"]["purchases.v1.Purchase"];
+            /**
+             * Format: date-time
+             * @description When the change was committed.
+             */
+            occurred_at?: string;
+        };
+        /**
+         * @description What happened to a purchase.
+         *
+         *     - `PURCHASE_EVENT_TYPE_UNSPECIFIED`: Not set; never published.
+         *     - `PURCHASE_EVENT_TYPE_CREATED`: The purchase was recorded, PENDING.
+         *     - `PURCHASE_EVENT_TYPE_COMPLETED`: Its payment went through: COMPLETED.
+         *     - `PURCHASE_EVENT_TYPE_FAILED`: Its payment did not: FAILED, with the reason.
+         *     - `PURCHASE_EVENT_TYPE_REFUNDED`: It was refunded in full: REFUNDED.
+         * @enum {string}
+         */
+        "purchases.v1.PurchaseEventType": "PURCHASE_EVENT_TYPE_UNSPECIFIED" | "PURCHASE_EVENT_TYPE_CREATED" | "PURCHASE_EVENT_TYPE_COMPLETED" | "PURCHASE_EVENT_TYPE_FAILED" | "PURCHASE_EVENT_TYPE_REFUNDED";
+        /**
          * @description Where a purchase stands.
          *
          *     - `PURCHASE_STATUS_UNSPECIFIED`: Not set; never stored.
@@ -332,6 +399,17 @@ export interface components {
         "purchases.v1.RefundPurchaseResponse": {
             /** @description The purchase, now REFUNDED. */
             purchase?: components["schemas"]["purchases.v1.Purchase"];
+        };
+        /** @description One event of a watched purchase, with where it stands in the event stream. */
+        "purchases.v1.WatchPurchaseResponse": {
+            /** @description The event. */
+            event?: components["schemas"]["purchases.v1.PurchaseEvent"];
+            /**
+             * Format: uint64
+             * @description Its position in the stream (the JetStream stream sequence): pass it as `after_sequence` (or,
+             *     through the gateway's Server-Sent Events, it is the event id) to resume after this event.
+             */
+            sequence?: string;
         };
         /** @description The user to create. */
         "users.v1.CreateUserRequest": {
@@ -554,6 +632,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["purchases.v1.GetUserPurchasesResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    PurchaseService_WatchPurchase: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Only events after this stream position (the `sequence` of the last event seen); 0 or unset
+                 *     for every event of the purchase from its creation.
+                 */
+                after_sequence?: string;
+            };
+            header?: {
+                /** @description The id of the last event a reconnecting client saw (`EventSource` sends it by itself): sets the request's `after_sequence`, after the path, body and query, so the stream resumes after that event. A value that does not parse is a 400. */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The purchase's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /**
+             * @description A stream of messages, framed as the request's `Accept` header prefers:
+             *
+             *     - `application/x-ndjson` (the default): one JSON value per line. A failure after the stream started is a last line `{"error": <gateway.v1.Status>}`.
+             *     - `text/event-stream` (Server-Sent Events, as `EventSource` asks): one event per message, `id: <id>` then `data: <the JSON value, on one line>`; the id is the message's `sequence`. A `: keep-alive` comment is sent whenever the stream has been idle for the gateway's heartbeat interval (15 s by default). A failure, even before the first message (the status stays 200, so that `EventSource` can read it), is a last event `event: error` whose `data` is the `gateway.v1.Status` error body; the stream then ends. A reconnecting client's `Last-Event-ID` header sets the request's `after_sequence`, so the stream resumes after the last event it saw.
+             */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": components["schemas"]["purchases.v1.WatchPurchaseResponse"];
+                    "text/event-stream": components["schemas"]["purchases.v1.WatchPurchaseResponse"];
                 };
             };
             400: components["responses"]["Error"];

@@ -493,6 +493,7 @@ async fn the_whole_shop_runs_on_consul_purchases_included() {
             },
             resilience: Default::default(),
             lifecycle: Default::default(),
+            events: None,
         },
         &discovery,
     )

@@ -11,7 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shop_testkit::{RunningService, Shop};
+use shop_testkit::{RunningService, Shop, ShopOptions};
+use test_support::NatsServer;
 use tokio::sync::oneshot;
 
 async fn until(stopped: oneshot::Receiver<()>) {
@@ -56,6 +57,8 @@ pub struct Stack {
     pub products: RunningService,
     pub purchases: RunningService,
     pub payments: RunningService,
+    /// The NATS server of a stack with events ([`spawn_stack_with_events`]), kept running.
+    _nats: Option<NatsServer>,
     client: Client<HttpConnector, Full<Bytes>>,
     _gateway: oneshot::Sender<()>,
 }
@@ -68,12 +71,30 @@ pub async fn spawn_stack() -> Stack {
 
 /// Like [`spawn_stack`], adjusting the gateway's configuration first.
 pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    spawn_stack_of(None, configure).await
+}
+
+/// Like [`spawn_stack`], with purchase events on a NATS JetStream server of the stack's own:
+/// purchases publishes them, products counts sales, `WatchPurchase` streams them.
+pub async fn spawn_stack_with_events() -> Stack {
+    let nats = NatsServer::start().expect("nats-server");
+    spawn_stack_of(Some(nats), |_| {}).await
+}
+
+async fn spawn_stack_of(nats: Option<NatsServer>, configure: impl FnOnce(&mut GatewayConfig)) -> Stack {
     let Shop {
         users,
         products,
         payments,
         purchases,
-    } = shop_testkit::spawn_shop(Duration::from_secs(5)).await;
+    } = shop_testkit::spawn_shop_with(ShopOptions {
+        deadline: Duration::from_secs(5),
+        events: nats
+            .as_ref()
+            .map(|nats| shop_testkit::events::events_config(&nats.url())),
+        ..ShopOptions::default()
+    })
+    .await;
 
     let specs = [
         ("users.v1.UserService", users.addr),
@@ -111,6 +132,7 @@ pub async fn spawn_stack_with(configure: impl FnOnce(&mut GatewayConfig)) -> Sta
         products,
         purchases,
         payments,
+        _nats: nats,
         client: Client::builder(TokioExecutor::new()).build_http(),
         _gateway: stop,
     }
@@ -172,6 +194,26 @@ impl Stack {
             .expect("body readable")
             .to_bytes();
         TestResponse { status, body }
+    }
+
+    /// `GET path` with `headers`, answered as soon as the response head arrives: the body is left
+    /// to the caller to read as it streams (and dropping it disconnects).
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> http::Response<hyper::body::Incoming> {
+        let mut request = http::Request::builder()
+            .method("GET")
+            .uri(format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::default()).expect("valid request");
+        self.client
+            .request(request)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: the gateway does not answer: {e:?}"))
     }
 
     /// Sends one JSON request over a fresh connection and reads the answer even if writing the

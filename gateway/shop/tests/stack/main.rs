@@ -5,6 +5,7 @@
 
 mod composite;
 mod errors;
+mod events;
 mod helpers;
 mod lifecycle;
 mod metrics;

@@ -14,6 +14,8 @@ pub struct ProductRow {
     pub name: String,
     /// Current price.
     pub price: f64,
+    /// Units sold, from the purchase events.
+    pub sold_count: i64,
 }
 
 /// The columns an insert sets.

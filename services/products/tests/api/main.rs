@@ -5,3 +5,4 @@ mod create_product;
 mod get_product;
 mod helpers;
 mod infra;
+mod sold_count;

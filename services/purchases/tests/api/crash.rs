@@ -42,6 +42,8 @@ fn start_purchases(listen: SocketAddr, database_url: &str, upstreams: &Upstreams
         .env("SETTLE_PENDING_AFTER_MS", "5500")
         .env("SWEEP_INTERVAL_MS", "300")
         .env("RUST_LOG", "warn")
+        // No NATS here: the events stay in the outbox (what this test checks is the ledger).
+        .env("NATS_URL", "nats://127.0.0.1:9")
         .env_remove("CONSUL_HTTP_ADDR")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -53,20 +55,9 @@ fn start_purchases(listen: SocketAddr, database_url: &str, upstreams: &Upstreams
 
 /// A channel to the process on `listen`, once it accepts connections and reports SERVING.
 async fn serving(listen: SocketAddr) -> tonic::transport::Channel {
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(format!("http://{listen}")).expect("uri");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let channel = loop {
-        match endpoint.connect().await {
-            Ok(channel) => break channel,
-            Err(err) => assert!(Instant::now() < deadline, "never listened: {err}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    test_support::wait_until_serving(channel.clone(), "", Duration::from_secs(60))
+    test_support::connect_when_serving(listen, Duration::from_secs(60))
         .await
-        .expect("purchases-service becomes SERVING");
-    channel
+        .expect("purchases-service becomes SERVING")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -154,6 +154,7 @@ async fn an_upstream_that_never_answers_hits_the_deadline_as_unavailable() {
         },
         resilience: Default::default(),
         lifecycle: Default::default(),
+        events: None,
     })
     .await
     .expect("build");

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database, real sockets, tonic clients; `crash` kills the real binary.
 
 mod crash;
+mod events;
 mod create_purchase;
 mod get_purchase;
 mod get_user_purchases;

@@ -1,0 +1,234 @@
+//! Carrying a trace across process boundaries in W3C trace context headers
+//! (`traceparent`, `tracestate`), whatever carries the headers: HTTP requests, gRPC metadata,
+//! message headers.
+//!
+//! Works with and without the OpenTelemetry layer installed. With it, a server span's context
+//! is the exported span's (a child of what arrived); without it there is no span to export,
+//! so the context that arrived is passed on unchanged (a hop that records nothing should not
+//! appear in the trace), and a request that arrived without one starts a new trace, so its
+//! logs and the services it calls still share one trace id.
+
+use std::marker::PhantomData;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The W3C header naming the trace, the parent span and the sampling decision.
+pub const TRACEPARENT: &str = "traceparent";
+/// The W3C header carrying vendor-specific trace state along with `traceparent`.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The context carried by any header map, read through `get` (a header's value by its
+/// lower-case name, `None` when absent or not text). An absent or malformed `traceparent`
+/// yields an empty context (no parent), never an error: a caller's bad header must not fail
+/// its request.
+///
+/// This is the hook for carriers this crate does not know, e.g. NATS message headers:
+/// `extract_fn(|name| headers.get(name).map(|v| v.as_str()))`.
+pub fn extract_fn<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Context {
+    TraceContextPropagator::new().extract(&FnExtractor(get, PhantomData))
+}
+
+/// Writes `cx`'s trace context through `set(name, value)` (`traceparent`, and `tracestate`
+/// when not empty); writes nothing when `cx` holds no valid span context.
+///
+/// The hook for carriers this crate does not know, e.g. NATS message headers:
+/// `inject_fn(&cx, |name, value| headers.insert(name, value.as_str()))`.
+pub fn inject_fn(cx: &Context, set: impl FnMut(&'static str, String)) {
+    TraceContextPropagator::new().inject_context(cx, &mut FnInjector(set));
+}
+
+/// The context carried by HTTP headers (gRPC metadata is HTTP/2 headers, so this serves a
+/// tonic server's `http::Request` too).
+pub fn extract_http(headers: &http::HeaderMap) -> Context {
+    extract_fn(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+}
+
+/// Replaces the trace context headers of `headers` with `cx`'s (removes them when `cx` holds
+/// no valid span context).
+pub fn inject_http(cx: &Context, headers: &mut http::HeaderMap) {
+    headers.remove(TRACEPARENT);
+    headers.remove(TRACESTATE);
+    inject_fn(cx, |name, value| {
+        // Both values are built from validated ids and trace state: always valid header text.
+        if let Ok(value) = http::HeaderValue::try_from(value) {
+            headers.insert(name, value);
+        }
+    });
+}
+
+/// The trace id of `cx`, when it holds a valid span context.
+pub fn trace_id(cx: &Context) -> Option<TraceId> {
+    let span = cx.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| span_context.trace_id())
+}
+
+/// The context to pass on from here: the current tracing span's (when the OpenTelemetry layer
+/// is installed), else the OpenTelemetry context attached to the running task (what
+/// [`crate::grpc::ServerTraceLayer`] attaches without the layer).
+pub fn current_context() -> Context {
+    let cx = tracing::Span::current().context();
+    if cx.span().span_context().is_valid() {
+        cx
+    } else {
+        Context::current()
+    }
+}
+
+/// Makes the server span `span` the child of `parent` (what arrived with the request) and
+/// returns the context to pass on to what the request calls; records the trace id in the
+/// span's `trace_id` field (declare it `trace_id = tracing::field::Empty`), so every log line
+/// written inside the span carries it.
+///
+/// With the OpenTelemetry layer the context is `span`'s own. Without it, it is `parent`, or,
+/// when nothing valid arrived and `start` is set (the edge of the system: the gateway), a new
+/// trace with a random trace and span id, sampled.
+pub fn adopt(span: &tracing::Span, parent: Context, start: bool) -> Context {
+    // Fails only without the layer (or with the span disabled): handled below.
+    let _ = span.set_parent(parent.clone());
+    let own = span.context();
+    let cx = if own.span().span_context().is_valid() {
+        own
+    } else if parent.span().span_context().is_valid() || !start {
+        parent
+    } else {
+        new_trace()
+    };
+    if let Some(id) = trace_id(&cx) {
+        span.record("trace_id", tracing::field::display(id));
+    }
+    cx
+}
+
+/// A context starting a new trace: random ids, sampled (the services decide to record from
+/// this flag, as the gateway that starts the trace would have done).
+fn new_trace() -> Context {
+    let ids = RandomIdGenerator::default();
+    Context::new().with_remote_span_context(SpanContext::new(
+        ids.new_trace_id(),
+        ids.new_span_id(),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    ))
+}
+
+/// An [`Extractor`] over a lookup function returning text that lives for `'a`.
+struct FnExtractor<'a, F>(F, PhantomData<&'a str>);
+
+impl<'a, F: Fn(&str) -> Option<&'a str>> Extractor for FnExtractor<'a, F> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (self.0)(key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        // Only the W3C propagator reads this carrier, and it looks its two names up.
+        Vec::new()
+    }
+}
+
+/// An [`Injector`] over a setter, leaving out empty values (an empty `tracestate`).
+struct FnInjector<F>(F);
+
+impl<F: FnMut(&'static str, String)> Injector for FnInjector<F> {
+    fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
+        // The W3C propagator sets only these two names; normalising to the constants gives
+        // the setter `'static` names, which header maps want.
+        let key = match key {
+            TRACEPARENT => TRACEPARENT,
+            TRACESTATE => TRACESTATE,
+            _ => return,
+        };
+        (self.0)(key, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn http_headers_round_trip() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(TRACEPARENT, http::HeaderValue::from_static(PARENT));
+        headers.insert(
+            TRACESTATE,
+            http::HeaderValue::from_static("congo=t61rcWkgMzE"),
+        );
+        let cx = extract_http(&headers);
+        assert_eq!(
+            trace_id(&cx).map(|id| id.to_string()).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert!(cx.span().span_context().is_remote());
+        let mut out = http::HeaderMap::new();
+        out.insert(TRACESTATE, http::HeaderValue::from_static("stale=1"));
+        inject_http(&cx, &mut out);
+        assert_eq!(out.get(TRACEPARENT).expect("injected"), PARENT);
+        assert_eq!(out.get(TRACESTATE).expect("injected"), "congo=t61rcWkgMzE");
+    }
+
+    #[test]
+    fn bad_or_missing_traceparent_is_no_parent() {
+        for value in [
+            "",
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            let cx = extract_fn(|name| (name == TRACEPARENT).then_some(value));
+            assert_eq!(trace_id(&cx), None, "{value:?}");
+        }
+        // Nothing valid to pass on: the trace headers are removed, not copied.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(TRACEPARENT, http::HeaderValue::from_static("garbage"));
+        inject_http(&Context::new(), &mut headers);
+        assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn any_key_value_carrier() {
+        // A stand-in for message headers (NATS): a map of strings.
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        let cx = extract_fn(|name| (name == TRACEPARENT).then_some(PARENT));
+        inject_fn(&cx, |name, value| {
+            carrier.insert(name.to_owned(), value);
+        });
+        assert_eq!(carrier.len(), 1, "no empty tracestate: {carrier:?}");
+        assert_eq!(carrier[TRACEPARENT], PARENT);
+        let back = extract_fn(|name| carrier.get(name).map(String::as_str));
+        assert_eq!(trace_id(&back), trace_id(&cx));
+    }
+
+    #[test]
+    fn without_the_layer_the_parent_is_passed_on_or_a_trace_started() {
+        // No subscriber with the OpenTelemetry layer in this test: `adopt` falls back.
+        let span = tracing::info_span!("request", trace_id = tracing::field::Empty);
+        let parent = extract_fn(|name| (name == TRACEPARENT).then_some(PARENT));
+        let cx = adopt(&span, parent, true);
+        assert_eq!(
+            cx.span().span_context().span_id().to_string(),
+            "00f067aa0ba902b7"
+        );
+        let started = adopt(&span, Context::new(), true);
+        let first = trace_id(&started).expect("a new trace");
+        let again = trace_id(&adopt(&span, Context::new(), true)).expect("a new trace");
+        assert_ne!(first, again);
+        assert!(started.span().span_context().is_sampled());
+        // A service (`start` unset) never starts a trace of its own.
+        assert_eq!(trace_id(&adopt(&span, Context::new(), false)), None);
+    }
+}
