@@ -142,9 +142,8 @@ where
         let parent = telemetry::extract_http(request.headers());
         let trace = telemetry::adopt(&span, parent, true);
         telemetry::inject_http(&trace, request.headers_mut());
-        if !span.is_disabled() {
-            // Exported span attributes only (a no-op without the OpenTelemetry layer): the
-            // access log line already names them.
+        if telemetry::exported(&span) {
+            // Attributes of the exported span only: the access log line already names them.
             use telemetry::tracing_opentelemetry::OpenTelemetrySpanExt as _;
             span.set_attribute("http.request.method", request.method().as_str().to_owned());
             span.set_attribute("url.path", request.uri().path().to_owned());

@@ -24,7 +24,7 @@ mod subscriber;
 pub use {opentelemetry, tracing_opentelemetry};
 
 pub use propagation::{
-    TRACEPARENT, TRACESTATE, adopt, current_context, extract_fn, extract_http, inject_fn,
+    TRACEPARENT, TRACESTATE, adopt, current_context, exported, extract_fn, extract_http, inject_fn,
     inject_http, trace_id,
 };
 #[cfg(feature = "subscriber")]

@@ -80,6 +80,12 @@ pub fn current_context() -> Context {
     }
 }
 
+/// Whether `span` becomes an OpenTelemetry span (the layer is installed and the span enabled):
+/// worth paying for attributes that only the exported span carries.
+pub fn exported(span: &tracing::Span) -> bool {
+    span.context().span().span_context().is_valid()
+}
+
 /// Makes the server span `span` the child of `parent` (what arrived with the request) and
 /// returns the context to pass on to what the request calls; records the trace id in the
 /// span's `trace_id` field (declare it `trace_id = tracing::field::Empty`), so every log line

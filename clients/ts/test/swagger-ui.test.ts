@@ -2,55 +2,29 @@
 // downloads do not work on our machines, so the system binary is used). Creates a user with
 // "Try it out", reads it back, and saves a screenshot under target/e2e/.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 
-import { chromium, type BrowserContext, type Locator, type Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 
 import type { User } from "../src/index.js";
+import { type Browser, launchChromium } from "./browser.js";
 import { gatewayUrl, projectRoot, uniqueSuffix } from "./env.js";
 
-/** Debian's package `chromium`; CHROMIUM overrides it. */
-const CHROMIUM = process.env["CHROMIUM"] ?? "/usr/bin/chromium";
 const SCREENSHOT = path.join(projectRoot, "target/e2e/swagger-ui.png");
 
-/**
- * Flags for a closed network: without the background-networking ones Chromium keeps trying to
- * reach Google's hosts, and those connections are refused here.
- */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 describe("Swagger UI in headless Chromium", () => {
-  let profile = "";
-  let context: BrowserContext | undefined;
+  let browser: Browser | undefined;
   let page: Page;
 
   before(async () => {
-    profile = mkdtempSync(path.join(tmpdir(), "swagger-ui-chromium-"));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 900 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(20_000);
+    browser = await launchChromium("swagger-ui");
+    page = browser.page;
   });
 
   after(async () => {
-    await context?.close();
-    rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
   });
 
   /** Expands an operation (Swagger UI's id: `operations-<tag>-<operationId>`), clicks "Try it out". */

@@ -39,3 +39,42 @@ pub fn init_test_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// The current trace context as a W3C `traceparent` value (`None` outside any trace), for a
+/// carrier that outlives the call: an outbox row becomes a NATS message later, and the message
+/// carries this header so its consumers' spans join the trace of the request that made it.
+pub fn current_traceparent() -> Option<String> {
+    let mut traceparent = None;
+    telemetry::inject_fn(&telemetry::current_context(), |name, value| {
+        if name == "traceparent" {
+            traceparent = Some(value);
+        }
+    });
+    traceparent
+}
+
+/// Spawns `work` as its own task that keeps the current tracing span and trace context: what it
+/// logs carries the trace id, and the calls it makes carry the `traceparent`, as if it ran in
+/// the caller's task (which it outlives).
+pub fn spawn_in_context<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    use telemetry::opentelemetry::trace::FutureExt as _;
+    use tracing::Instrument as _;
+    let cx = telemetry::current_context();
+    tokio::spawn(work.in_current_span().with_context(cx))
+}
+
+/// A span for handling one message received with `traceparent` (its header, if any): a child
+/// of the trace that published it, with that trace id recorded so every log line inside it
+/// carries the id. `name` says what the handling is.
+pub fn message_span(name: &'static str, traceparent: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!("message", otel.name = name, trace_id = tracing::field::Empty);
+    let parent = telemetry::extract_fn(|header| {
+        (header == "traceparent").then_some(traceparent).flatten()
+    });
+    telemetry::adopt(&span, parent, false);
+    span
+}

@@ -18,6 +18,7 @@ use proto::purchases::v1::PurchaseEvent;
 use shop_common::Database;
 use shop_common::events::{EventsConfig, PURCHASE_SUBJECTS, ensure_purchase_stream};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::db;
 use crate::error::ProductError;
@@ -105,7 +106,16 @@ async fn consume(db: &Database, jetstream: &jetstream::Context, failures: &mut u
             Ok(message) => message,
             Err(e) => return ProductError::Events(format!("delivery: {e}")),
         };
-        let ack = match count(db, &message.subject, &message.payload).await {
+        let traceparent = message.headers.as_ref().and_then(|headers| {
+            headers
+                .get("traceparent")
+                .map(|value| value.as_str().to_owned())
+        });
+        let span = shop_common::telemetry::message_span("count sale", traceparent.as_deref());
+        let counted = count(db, &message.subject, &message.payload)
+            .instrument(span)
+            .await;
+        let ack = match counted {
             Ok(()) => AckKind::Ack,
             // Never countable, however often delivered: logged, and not delivered again.
             Err(ProductError::BadEvent(why)) => {

@@ -24,7 +24,6 @@ use proto::purchases::v1::{
 };
 use shop_common::{Database, Id, IdempotencyKey};
 use tonic::{Code, Request, Response, Status};
-use tracing::Instrument;
 
 use crate::budget::Budget;
 use crate::db::{self, PurchaseRow};
@@ -639,7 +638,7 @@ fn stored_id(value: i64) -> Result<Id, PurchaseError> {
 async fn detached<T: Send + 'static>(
     work: impl Future<Output = Result<T, PurchaseError>> + Send + 'static,
 ) -> Result<T, PurchaseError> {
-    tokio::spawn(work.in_current_span())
+    shop_common::telemetry::spawn_in_context(work)
         .await
         .map_err(|err| PurchaseError::Corrupt(format!("request task failed: {err}")))?
 }

@@ -19,6 +19,8 @@ pub struct StoredEvent {
     pub message_id: Option<String>,
     /// Its `Content-Type` header.
     pub content_type: Option<String>,
+    /// Its `traceparent` header: the trace of the request that made the change.
+    pub traceparent: Option<String>,
     /// The decoded payload.
     pub event: PurchaseEvent,
 }
@@ -57,6 +59,7 @@ pub async fn stored_events(jetstream: &jetstream::Context) -> Vec<StoredEvent> {
             subject: message.subject.to_string(),
             message_id: header("Nats-Msg-Id"),
             content_type: header("Content-Type"),
+            traceparent: header("traceparent"),
             event: PurchaseEvent::decode(message.payload.as_ref()).expect("a PurchaseEvent"),
         });
     }

@@ -26,7 +26,7 @@ async fn seed_walkthrough() {
     assert_eq!(product.status, 200, "{:?}", product.body);
     assert_eq!(
         product.json(),
-        json!({"id":"1","name":"Laptop","price":1299.99})
+        json!({"id":"1","name":"Laptop","price":1299.99,"sold_count":"0"})
     );
 
     let both = stack.get("/api/purchases/user/1/product/1").await;
@@ -35,7 +35,7 @@ async fn seed_walkthrough() {
         both.json(),
         json!({
             "user": {"id":"1","name":"John Doe","email":"john@example.com"},
-            "product": {"id":"1","name":"Laptop","price":1299.99},
+            "product": {"id":"1","name":"Laptop","price":1299.99,"sold_count":"0"},
         })
     );
 
@@ -58,7 +58,7 @@ async fn seed_walkthrough() {
     );
     assert_eq!(
         created["product"],
-        json!({"id":"1","name":"Laptop","price":1299.99})
+        json!({"id":"1","name":"Laptop","price":1299.99,"sold_count":"0"})
     );
 
     let read = stack.get("/api/purchases/1").await;

@@ -62,7 +62,8 @@ pub(crate) async fn record(
         event_id,
         subject: purchase_subject(row.id, kind),
         payload: event.encode_to_vec(),
-        traceparent: None,
+        // The request's trace goes on with the message (the relay sends it as a header).
+        traceparent: shop_common::telemetry::current_traceparent(),
     };
     db::insert_event(conn, &outbox_row).await?;
     Ok(())

@@ -18,7 +18,10 @@ use shop_testkit::events::{StoredEvent, events_config, jetstream, wait_for_event
 use test_support::NatsServer;
 use tonic::Code;
 
-use crate::helpers::{ShopOptions, Stack, buy, sample, scrape, spawn_stack_with};
+use crate::helpers::{ShopOptions, Stack, buy, request, sample, scrape, spawn_stack_with};
+
+/// The trace a test request belongs to (W3C `traceparent`: version, trace id, parent, flags).
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// How long the relay may take to publish what is in the outbox (it is woken at once; this is
 /// only the test's patience).
@@ -113,7 +116,18 @@ async fn each_change_is_published_once_and_watchers_follow_and_resume() {
     let user = stack.create_user("John Doe", "john@example.com").await;
     let product = stack.create_product("Laptop", 1299.99).await;
 
-    let bought = buy(&stack, user.id, product.id).await;
+    // The request's trace context goes on with its events, as the message header.
+    let mut request = tonic::Request::new(request(user.id, product.id));
+    request.metadata_mut().insert(
+        "traceparent",
+        TRACEPARENT.parse().expect("ASCII metadata"),
+    );
+    let bought = stack
+        .client()
+        .create_purchase(request)
+        .await
+        .expect("create purchase")
+        .into_inner();
     let purchase = bought.purchase.expect("a purchase");
     assert_eq!(purchase.status(), PurchaseStatus::Completed);
     let delay = wait_for_sold_count(&stack, product.id, 1).await;
@@ -140,6 +154,11 @@ async fn each_change_is_published_once_and_watchers_follow_and_resume() {
         assert_eq!(stored.content_type.as_deref(), Some("application/protobuf"));
         assert_eq!(stored.event.purchase.as_ref().map(|p| p.id), Some(id));
         assert!(stored.event.occurred_at.is_some());
+        let traceparent = stored.traceparent.as_deref().unwrap_or_default();
+        assert!(
+            traceparent.starts_with(&TRACEPARENT[..35]),
+            "{traceparent:?} continues {TRACEPARENT}"
+        );
     }
     assert_eq!(
         events[0].event.purchase.as_ref().map(|p| p.status()),
