@@ -15,6 +15,8 @@ EXPECTED = {
     "Circuit breaker state": "circuit_breaker_state",
     "Healthy instances per upstream": "gateway_upstream_instances",
     "DB pool: connections in use and waiting": "db_pool_waiting",
+    "Outbox: unpublished events and lag": "outbox_lag_seconds",
+    "Live purchase watchers": "purchase_watchers",
 }
 
 
