@@ -15,6 +15,7 @@ pub mod domain;
 pub mod events;
 pub mod metrics;
 pub mod names;
+pub mod pagination;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;

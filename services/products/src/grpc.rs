@@ -3,8 +3,10 @@
 
 use proto::products::v1::product_service_server::ProductService;
 use proto::products::v1::{
-    CreateProductRequest, CreateProductResponse, GetProductRequest, GetProductResponse, Product,
+    CreateProductRequest, CreateProductResponse, GetProductRequest, GetProductResponse,
+    ListProductsRequest, ListProductsResponse, Product,
 };
+use shop_common::pagination::PageRequest;
 use std::sync::Arc;
 
 use shop_common::{Database, Id};
@@ -48,7 +50,24 @@ impl ProductsGrpc {
             .map(Product::from)
             .ok_or(ProductError::NotFound(id.get()))
     }
+
+    async fn list_products(
+        &self,
+        request: ListProductsRequest,
+    ) -> Result<ListProductsResponse, ProductError> {
+        let page = PageRequest::parse(request.page_size, &request.page_token, LIST_SCOPE)?;
+        let mut conn = self.db.conn().await?;
+        let rows = db::products_after(&mut conn, page.after_id, page.fetch_limit()).await?;
+        let (rows, next_page_token) = page.finish(rows, LIST_SCOPE, |row| row.id);
+        Ok(ListProductsResponse {
+            products: rows.into_iter().map(Product::from).collect(),
+            next_page_token,
+        })
+    }
 }
+
+/// The list `ListProducts` pages through, as page tokens name it.
+const LIST_SCOPE: &str = "products.v1.ProductService/ListProducts";
 
 impl From<ProductRow> for Product {
     fn from(row: ProductRow) -> Self {
@@ -83,5 +102,13 @@ impl ProductService for ProductsGrpc {
         Ok(Response::new(GetProductResponse {
             product: Some(product),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(page_size = request.get_ref().page_size))]
+    async fn list_products(
+        &self,
+        request: Request<ListProductsRequest>,
+    ) -> Result<Response<ListProductsResponse>, Status> {
+        Ok(Response::new(self.list_products(request.into_inner()).await?))
     }
 }

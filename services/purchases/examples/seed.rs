@@ -92,7 +92,10 @@ async fn main() -> anyhow::Result<()> {
         "read back differs"
     );
     let list = purchases
-        .get_user_purchases(GetUserPurchasesRequest { user_id: user.id })
+        .get_user_purchases(GetUserPurchasesRequest {
+            user_id: user.id,
+            ..Default::default()
+        })
         .await?
         .into_inner();
     println!(

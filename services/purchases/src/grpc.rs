@@ -22,6 +22,7 @@ use proto::purchases::v1::{
     GetUserPurchasesRequest, GetUserPurchasesResponse, RefundPurchaseRequest,
     RefundPurchaseResponse, WatchPurchaseRequest,
 };
+use shop_common::pagination::PageRequest;
 use shop_common::{Database, Id, IdempotencyKey};
 use tonic::{Code, Request, Response, Status};
 
@@ -448,12 +449,17 @@ impl Core {
         budget: &Budget,
     ) -> Result<GetUserPurchasesResponse, PurchaseError> {
         let user_id = Id::parse(request.user_id, "user_id")?;
+        // Each user's list is its own: a token of another user's list is refused.
+        let scope = format!("purchases.v1.PurchaseService/GetUserPurchases/{user_id}");
+        let page = PageRequest::parse(request.page_size, &request.page_token, &scope)?;
         // The user is fetched while the purchases load and their products are fetched.
         let purchases_and_products = async {
             let rows = {
                 let mut conn = self.db.conn().await?;
-                db::purchases_of_user(&mut conn, user_id).await?
+                db::purchases_of_user(&mut conn, user_id, page.after_id, page.fetch_limit())
+                    .await?
             };
+            let (rows, next_page_token) = page.finish(rows, &scope, |row| row.id);
             let mut seen = HashSet::new();
             let product_ids = rows
                 .iter()
@@ -467,14 +473,15 @@ impl Core {
                     .map(|id| self.upstreams.product(id, budget)),
             )
             .await?;
-            Ok::<_, PurchaseError>((rows, products))
+            Ok::<_, PurchaseError>((rows, products, next_page_token))
         };
-        let (user, (rows, products)) =
+        let (user, (rows, products, next_page_token)) =
             try_join(self.upstreams.user(user_id, budget), purchases_and_products).await?;
         Ok(GetUserPurchasesResponse {
             purchases: rows.into_iter().map(PurchaseRow::into_message).collect::<Result<_, _>>()?,
             user: Some(user),
             products,
+            next_page_token,
         })
     }
 

@@ -3,8 +3,10 @@
 
 use proto::users::v1::user_service_server::UserService;
 use proto::users::v1::{
-    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, User,
+    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, ListUsersRequest,
+    ListUsersResponse, User,
 };
+use shop_common::pagination::PageRequest;
 use shop_common::{Database, Id};
 use tonic::{Request, Response, Status};
 
@@ -43,7 +45,23 @@ impl UsersGrpc {
             .map(User::from)
             .ok_or(UserError::NotFound(id.get()))
     }
+
+    async fn list_users(&self, request: ListUsersRequest) -> Result<ListUsersResponse, UserError> {
+        let page = PageRequest::parse(request.page_size, &request.page_token, LIST_SCOPE)?;
+        let mut conn = self.db.conn().await?;
+        let rows = db::users_after(&mut conn, page.after_id, page.fetch_limit())
+            .await
+            .map_err(UserError::Query)?;
+        let (rows, next_page_token) = page.finish(rows, LIST_SCOPE, |row| row.id);
+        Ok(ListUsersResponse {
+            users: rows.into_iter().map(User::from).collect(),
+            next_page_token,
+        })
+    }
 }
+
+/// The list `ListUsers` pages through, as page tokens name it.
+const LIST_SCOPE: &str = "users.v1.UserService/ListUsers";
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
@@ -73,5 +91,13 @@ impl UserService for UsersGrpc {
     ) -> Result<Response<GetUserResponse>, Status> {
         let user = self.get_user(request.into_inner()).await?;
         Ok(Response::new(GetUserResponse { user: Some(user) }))
+    }
+
+    #[tracing::instrument(skip_all, fields(page_size = request.get_ref().page_size))]
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        Ok(Response::new(self.list_users(request.into_inner()).await?))
     }
 }

@@ -5,4 +5,4 @@ mod models;
 mod queries;
 
 pub use models::ProductRow;
-pub use queries::{count_sale_once, find_product, insert_product};
+pub use queries::{count_sale_once, find_product, insert_product, products_after};

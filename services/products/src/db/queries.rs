@@ -64,3 +64,19 @@ pub async fn count_sale_once(
     })
     .await
 }
+
+/// Up to `limit` products with ids above `after_id`, by id: one keyset page.
+#[tracing::instrument(skip(conn))]
+pub async fn products_after(
+    conn: &mut AsyncPgConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<ProductRow>> {
+    products::table
+        .filter(products::id.gt(after_id))
+        .order(products::id.asc())
+        .limit(limit)
+        .select(ProductRow::as_select())
+        .load(conn)
+        .await
+}

@@ -103,15 +103,20 @@ pub async fn find_purchase(
         .optional()
 }
 
-/// All purchases of `user_id`, oldest first.
+/// Up to `limit` purchases of `user_id` with ids above `after_id`, oldest first: one keyset
+/// page (the `(user_id, id)` index serves it).
 #[tracing::instrument(skip(conn))]
 pub async fn purchases_of_user(
     conn: &mut AsyncPgConnection,
     user_id: Id,
+    after_id: i64,
+    limit: i64,
 ) -> QueryResult<Vec<PurchaseRow>> {
     purchases::table
         .filter(purchases::user_id.eq(user_id.get()))
+        .filter(purchases::id.gt(after_id))
         .order(purchases::id.asc())
+        .limit(limit)
         .select(PurchaseRow::as_select())
         .load(conn)
         .await

@@ -5,4 +5,4 @@ mod models;
 mod queries;
 
 pub use models::UserRow;
-pub use queries::{find_user, insert_user};
+pub use queries::{find_user, insert_user, users_after};

@@ -32,3 +32,19 @@ pub async fn find_user(conn: &mut AsyncPgConnection, id: Id) -> QueryResult<Opti
         .await
         .optional()
 }
+
+/// Up to `limit` users with ids above `after_id`, by id: one keyset page.
+#[tracing::instrument(skip(conn))]
+pub async fn users_after(
+    conn: &mut AsyncPgConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::id.gt(after_id))
+        .order(users::id.asc())
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)
+        .await
+}

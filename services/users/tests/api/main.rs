@@ -5,3 +5,4 @@ mod create_user;
 mod get_user;
 mod helpers;
 mod infra;
+mod list_users;
