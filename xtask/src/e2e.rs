@@ -83,6 +83,7 @@ fn lint() -> anyhow::Result<()> {
         "text",
     ]))?;
     eprintln!("buf lint: no problems in proto/proto and build-support/proto");
+    crate::contract::check()?;
     run_checked(
         ts_client::npm_bin("redocly")
             // No telemetry and no update check: nothing but the registry is reachable in CI.

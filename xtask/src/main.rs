@@ -11,8 +11,11 @@
 //! - `bench`: the gateway against direct gRPC and a hand-written axum handler, as ratios.
 //! - `corpus`: the generator on every annotated directory of googleapis (pinned npm package),
 //!   each OpenAPI document validated.
+//! - `contract [--update]`: `buf breaking` against the published image `proto/api.binpb`
+//!   (`--update` writes it anew after an intended change).
 
 mod bench;
+mod contract;
 mod corpus;
 mod databases;
 mod e2e;
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 const USAGE: &str =
-    "usage: cargo xtask <gen [--check] [--lenient] | up | test | e2e | bench | corpus>";
+    "usage: cargo xtask <gen [--check] [--lenient] | up | test | e2e | bench | corpus | contract [--update]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "bench" => bench::run(rest),
+        "contract" => contract::run(rest),
         "corpus" => corpus::run(rest),
         "e2e" => e2e::run(rest),
         "gen" => r#gen::run(rest),
