@@ -167,7 +167,12 @@ async fn a_purchase_streams_as_server_sent_events_and_resumes_from_last_event_id
     }
     assert_eq!(ids, ["2", "3"]);
     let bad = stack
-        .send_with("GET", &path, &[sse[0], ("last-event-id", "yesterday")], None)
+        .send_with(
+            "GET",
+            &path,
+            &[sse[0], ("last-event-id", "yesterday")],
+            None,
+        )
         .await;
     let message = bad.assert_error(400, 3);
     assert!(message.contains("Last-Event-ID"), "{message}");
@@ -183,8 +188,13 @@ async fn a_purchase_streams_as_server_sent_events_and_resumes_from_last_event_id
     let sequences: Vec<_> = lines.iter().map(|line| line["sequence"].clone()).collect();
     assert_eq!(sequences, ["1", "2", "3"]);
 
-    let missing = stack.send_with("GET", "/api/purchases/999999:watch", &sse, None).await;
-    assert_eq!(missing.status, 200, "EventSource reads errors only from a 200 stream");
+    let missing = stack
+        .send_with("GET", "/api/purchases/999999:watch", &sse, None)
+        .await;
+    assert_eq!(
+        missing.status, 200,
+        "EventSource reads errors only from a 200 stream"
+    );
     assert!(
         std::str::from_utf8(&missing.body)
             .expect("utf-8")
@@ -209,7 +219,11 @@ async fn a_client_that_disconnects_ends_the_watch_in_the_service() {
     );
     events.next().await.expect("created");
     events.next().await.expect("completed");
-    assert_eq!(watchers(&stack).await, Some(1.0), "the service serves one watch");
+    assert_eq!(
+        watchers(&stack).await,
+        Some(1.0),
+        "the service serves one watch"
+    );
 
     drop(events);
     let start = Instant::now();

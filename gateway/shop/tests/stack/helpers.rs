@@ -81,7 +81,10 @@ pub async fn spawn_stack_with_events() -> Stack {
     spawn_stack_of(Some(nats), |_| {}).await
 }
 
-async fn spawn_stack_of(nats: Option<NatsServer>, configure: impl FnOnce(&mut GatewayConfig)) -> Stack {
+async fn spawn_stack_of(
+    nats: Option<NatsServer>,
+    configure: impl FnOnce(&mut GatewayConfig),
+) -> Stack {
     let Shop {
         users,
         products,
