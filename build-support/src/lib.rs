@@ -51,7 +51,9 @@ pub use table::RouteTable;
 /// `httpbody.proto` (minimal copies of googleapis' files, same package and layout, so protos written for
 /// grpc-gateway or Envoy compile unchanged), `gateway/v1/compose.proto` (composite
 /// endpoints), `gateway/v1/headers.proto` (request headers a method reads) and
-/// `gateway/v1/stream.proto` (Server-Sent Events ids and resume). A crate that compiles the same protos for tonic adds it to its own includes.
+/// `gateway/v1/stream.proto` (Server-Sent Events ids and resume), and
+/// `buf/validate/validate.proto` (protovalidate's rules, vendored unchanged: mapped to JSON Schema
+/// here, checked by the gateway and services through the `proto-validate` crate). A crate that compiles the same protos for tonic adds it to its own includes.
 pub const PROTO_INCLUDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/proto");
 
 /// Everything that can go wrong while generating.

@@ -42,6 +42,7 @@ use utoipa::openapi::{
 use crate::Error;
 use crate::httprule::{Segment, VarSegment};
 
+mod rules;
 pub mod stream;
 use crate::model::{
     Api, Binding, Body, Enum, FieldRef, FieldType, Label, Message, Method, Service,
@@ -415,7 +416,11 @@ impl PathDoc {
                 }
                 ParamRole::Whole { field } => {
                     let field = &binding.path_fields[*field];
-                    path_parameter(name, element_schema(&field.ty), field.description.clone())
+                    path_parameter(
+                        name,
+                        rules::apply(element_schema(&field.ty), &field.ty, field.rules.as_deref()),
+                        field.description.clone(),
+                    )
                 }
                 ParamRole::Part {
                     field,
@@ -712,10 +717,15 @@ fn element_schema(ty: &FieldType) -> RefOr<Schema> {
             .minimum(Some(0))
             .build()
             .into(),
+        // proto3 JSON writes 64-bit integers as decimal strings (and reads numbers too).
         FieldType::Int64 => typed(Type::String, known(KnownFormat::Int64))
+            .pattern(Some(rules::INT64_PATTERN))
             .build()
             .into(),
-        FieldType::Uint64 => typed(Type::String, custom("uint64")).build().into(),
+        FieldType::Uint64 => typed(Type::String, custom("uint64"))
+            .pattern(Some(rules::UINT64_PATTERN))
+            .build()
+            .into(),
         FieldType::Float => floating(KnownFormat::Float),
         FieldType::Double => floating(KnownFormat::Double),
         FieldType::String => typed(Type::String, None).build().into(),
@@ -785,6 +795,7 @@ fn property_schema(
     label: &Label,
     description: Option<&str>,
     read_only: bool,
+    field_rules: Option<&proto_validate::FieldRules>,
 ) -> RefOr<Schema> {
     let element = element_schema(ty);
     let whole: RefOr<Schema> = match label {
@@ -795,7 +806,7 @@ fn property_schema(
             .build()
             .into(),
     };
-    annotate(whole, description, read_only)
+    annotate(rules::apply(whole, ty, field_rules), description, read_only)
 }
 
 /// Adds a description and `readOnly` to a schema or reference.
@@ -837,7 +848,13 @@ fn annotate(schema: RefOr<Schema>, description: Option<&str>, read_only: bool) -
 }
 
 fn field_schema(field: &FieldRef) -> RefOr<Schema> {
-    property_schema(&field.ty, &field.label, field.description.as_deref(), false)
+    property_schema(
+        &field.ty,
+        &field.label,
+        field.description.as_deref(),
+        false,
+        field.rules.as_deref(),
+    )
 }
 
 /// The body of a `body: "*"` binding: the request message minus the fields the path binds, inlined
@@ -875,10 +892,11 @@ fn message_schema(api: &Api, message: &Message, excluded: &[&[String]]) -> Schem
                 &field.label,
                 field.description.as_deref(),
                 field.output_only,
+                field.rules.as_ref(),
             ),
         };
         object = object.property(field.name.clone(), schema);
-        if field.required {
+        if field.required || field.rules.as_ref().is_some_and(|r| r.required) {
             object = object.required(field.name.clone());
         }
     }
@@ -996,10 +1014,44 @@ fn status_schema() -> Schema {
             "details",
             ArrayBuilder::new().items(
                 typed(Type::Object, None)
+                    .description(Some(
+                        "A detail message as a `google.protobuf.Any`: `@type` and the message's \
+                         fields. A request breaking `buf.validate` rules gets one \
+                         `google.rpc.BadRequest` with a field violation per broken rule.",
+                    ))
                     .property(
                         "@type",
                         typed(Type::String, None)
                             .description(Some("The type URL of the detail message.")),
+                    )
+                    .property(
+                        "fieldViolations",
+                        ArrayBuilder::new()
+                            .items(
+                                typed(Type::Object, None)
+                                    .property(
+                                        "field",
+                                        typed(Type::String, None).description(Some(
+                                            "The proto field path (`user_id`, `part.name`, `tags[0]`).",
+                                        )),
+                                    )
+                                    .property(
+                                        "description",
+                                        typed(Type::String, None)
+                                            .description(Some("What is wrong, readable.")),
+                                    )
+                                    .property(
+                                        "reason",
+                                        typed(Type::String, None).description(Some(
+                                            "The broken rule's id (`string.min_len`).",
+                                        )),
+                                    )
+                                    .required("field")
+                                    .required("description"),
+                            )
+                            .description(Some(
+                                "`google.rpc.BadRequest` only: one entry per broken rule.",
+                            )),
                     )
                     .required("@type")
                     .additional_properties(Some(AdditionalProperties::FreeForm(true))),

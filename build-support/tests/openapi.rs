@@ -268,7 +268,7 @@ service FeedService {
     assert_eq!(resume["required"], false);
     assert_eq!(
         resume["schema"],
-        json!({"type": "string", "format": "uint64"})
+        json!({"type": "string", "format": "uint64", "pattern": "^[0-9]+$"})
     );
     assert!(
         resume["description"]

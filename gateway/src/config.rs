@@ -44,7 +44,7 @@ pub struct GatewayConfig {
     pub openapi_yaml: Option<&'static str>,
     /// Request headers forwarded to upstreams as gRPC metadata of the same (lower-case) name on
     /// every route, besides the ones always forwarded (`Authorization`, `X-Request-Id`,
-    /// `Grpc-Metadata-*`) and the ones each route declares (`RouteSpec::headers`, from the
+    /// `Grpc-Metadata-*`, and `traceparent`/`tracestate` as the request span's) and the ones each route declares (`RouteSpec::headers`, from the
     /// `gateway.v1.header` method option, which is the way to forward a header a method reads,
     /// such as `Idempotency-Key`). Empty by default, so nothing else leaves the gateway unless
     /// declared or configured.
@@ -59,6 +59,14 @@ pub struct GatewayConfig {
     /// balancers that close idle connections (often after 30 to 60 s) keep it open, and a client
     /// notices a dead connection. Default 15 s; zero is taken as the default.
     pub sse_heartbeat: Duration,
+    /// Check each request message against its `buf.validate` rules (the standard rules the
+    /// `proto-validate` crate knows; rules compiled once per route at start-up) before calling
+    /// upstream, answering a broken one with 400 INVALID_ARGUMENT and a `google.rpc.BadRequest`
+    /// detail (one field violation per broken rule), the answer a service checking with
+    /// `proto-validate` gives: bad input costs no upstream call. Default `true`; routes whose
+    /// messages carry no rules are unaffected. Rules the crate does not check (CEL, ...) are
+    /// logged at start-up and left to the service.
+    pub validate_requests: bool,
 }
 
 impl Default for GatewayConfig {
@@ -75,6 +83,7 @@ impl Default for GatewayConfig {
             forwarded_headers: Vec::new(),
             metrics: true,
             sse_heartbeat: DEFAULT_SSE_HEARTBEAT,
+            validate_requests: true,
         }
     }
 }

@@ -65,6 +65,11 @@ pub enum GatewayError {
         /// Its `google.rpc.Status` details rendered as JSON (`Any` with `@type`).
         details: Vec<serde_json::Value>,
     },
+    /// The request broke `buf.validate` rules, found before any upstream call: INVALID_ARGUMENT
+    /// with a `google.rpc.BadRequest` detail, exactly as [`proto_validate::Violations::to_status`]
+    /// answers from a service.
+    #[error("{}", .0.summary())]
+    Invalid(proto_validate::Violations),
     /// A gateway-side failure that is not the client's fault (the text is logged, not sent).
     #[error("internal error: {0}")]
     Internal(String),
@@ -114,7 +119,7 @@ impl GatewayError {
     /// The gRPC code this error is reported as.
     pub fn code(&self) -> Code {
         match self {
-            GatewayError::BadRequest(_) => Code::InvalidArgument,
+            GatewayError::BadRequest(_) | GatewayError::Invalid(_) => Code::InvalidArgument,
             GatewayError::NotFound { .. } => Code::NotFound,
             GatewayError::MethodNotAllowed { .. } => Code::Unimplemented,
             GatewayError::PayloadTooLarge { .. } => Code::ResourceExhausted,
@@ -178,6 +183,19 @@ pub(crate) fn status_body<'a>(
     }
 }
 
+/// The type URL of a `google.rpc.BadRequest` detail.
+const BAD_REQUEST_TYPE_URL: &str = "type.googleapis.com/google.rpc.BadRequest";
+
+/// The `google.rpc` detail messages, from tonic-types' own descriptor set, decoded once.
+fn rpc_pool() -> Option<&'static prost_reflect::DescriptorPool> {
+    static POOL: std::sync::OnceLock<Option<prost_reflect::DescriptorPool>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(tonic_types::pb::FILE_DESCRIPTOR_SET).ok()
+    })
+    .as_ref()
+}
+
 /// One detail (a `google.protobuf.Any`: `type_url` and the encoded `value`) as JSON: the
 /// message's JSON with `@type` when `pool` knows the type, else
 /// `{"@type": ..., "value": <base64>}`, so a client sees every detail the upstream sent.
@@ -190,6 +208,9 @@ fn detail_json(
     let name = type_url.rsplit('/').next().unwrap_or_default();
     let known = pool
         .and_then(|pool| pool.get_message_by_name(name))
+        // The standard `google.rpc` details (BadRequest, ErrorInfo, ...) are known even when
+        // the API's own descriptors do not import them.
+        .or_else(|| rpc_pool().and_then(|pool| pool.get_message_by_name(name)))
         .and_then(|desc| prost_reflect::DynamicMessage::decode(desc, value).ok())
         .and_then(|message| {
             message
@@ -241,12 +262,22 @@ impl GatewayError {
         GatewayError::Upstream { status, details }
     }
 
-    /// The `google.rpc.Status` details sent with this error (an upstream's, decoded).
-    pub(crate) fn details(&self) -> &[serde_json::Value] {
+    /// The `google.rpc.Status` details sent with this error (an upstream's, decoded; a failed
+    /// validation's `google.rpc.BadRequest`, rendered by the same code as an upstream's).
+    pub(crate) fn details(&self) -> std::borrow::Cow<'_, [serde_json::Value]> {
+        use std::borrow::Cow;
         match self {
-            GatewayError::Upstream { details, .. } => details,
+            GatewayError::Upstream { details, .. } => Cow::Borrowed(details),
             GatewayError::Part { source, .. } => source.details(),
-            _ => &[],
+            GatewayError::Invalid(violations) => {
+                use prost::Message as _;
+                Cow::Owned(vec![detail_json(
+                    BAD_REQUEST_TYPE_URL.to_owned(),
+                    &violations.bad_request().encode_to_vec(),
+                    None,
+                )])
+            }
+            _ => Cow::Borrowed(&[]),
         }
     }
 
@@ -269,7 +300,7 @@ impl IntoResponse for GatewayError {
             tracing::debug!(error = %self, "request rejected");
         }
         let message = self.client_message();
-        let body = serde_json::to_string(&status_body(self.code(), &message, self.details()))
+        let body = serde_json::to_string(&status_body(self.code(), &message, &self.details()))
             .unwrap_or_else(|_| {
                 String::from(r#"{"code":13,"message":"internal error","details":[]}"#)
             });
@@ -354,17 +385,30 @@ mod tests {
             .expect("tonic-types ships a valid descriptor set");
         let err = GatewayError::upstream(status.clone(), Some(&pool));
         assert_eq!(
-            err.details(),
+            *err.details(),
             [serde_json::json!({
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
                 "reason": "STOCK",
                 "domain": "shop",
             })]
         );
-        // A type the pool does not know: kept, its bytes as base64.
+        // The standard `google.rpc` types are known without a pool that imports them.
+        let err = GatewayError::upstream(status, None);
+        assert_eq!(err.details()[0]["reason"], "STOCK");
+        // A type nobody knows: kept, its bytes as base64.
+        let unknown = tonic_types::pb::Status {
+            code: Code::Aborted as i32,
+            message: String::new(),
+            details: vec![Any {
+                type_url: "type.googleapis.com/acme.v1.Unknown".into(),
+                value: vec![8, 1],
+            }],
+        }
+        .encode_to_vec();
+        let status = tonic::Status::with_details(Code::Aborted, "x", unknown.into());
         let err = GatewayError::upstream(status, None);
         let detail = &err.details()[0];
-        assert_eq!(detail["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
+        assert_eq!(detail["@type"], "type.googleapis.com/acme.v1.Unknown");
         assert!(detail["value"].is_string(), "{detail}");
         // A well-known type with a non-object JSON form.
         let details = tonic_types::pb::Status {
@@ -384,7 +428,7 @@ mod tests {
         let global = prost_reflect::DescriptorPool::global();
         let err = GatewayError::upstream(status, Some(&global));
         assert_eq!(
-            err.details(),
+            *err.details(),
             [serde_json::json!({
                 "@type": "type.googleapis.com/google.protobuf.Duration",
                 "value": "1s",

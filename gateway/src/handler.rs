@@ -53,6 +53,9 @@ pub(crate) struct Gateway {
     pub metrics: Option<Metrics>,
     /// The idle time after which a Server-Sent Events answer sends a heartbeat comment.
     pub sse_heartbeat: Duration,
+    /// Each route's request rules (same index as `routes`), `None` for a route whose request
+    /// has none or when `GatewayConfig::validate_requests` is off.
+    pub validators: Vec<Option<proto_validate::MessageRules>>,
 }
 
 /// The axum handler for every path not served by a fixed route.
@@ -182,6 +185,15 @@ impl Gateway {
         Ok(ok_response("application/json", Body::from(body), metadata))
     }
 
+    /// Checks a request message of route `index` against its `buf.validate` rules: a broken
+    /// rule answers 400 before anything goes upstream.
+    fn validate(&self, index: usize, message: &DynamicMessage) -> Result<(), GatewayError> {
+        match self.validators.get(index) {
+            Some(Some(rules)) => rules.validate(message).map_err(GatewayError::Invalid),
+            _ => Ok(()),
+        }
+    }
+
     /// One request, from match to answer; every failure returns as a [`GatewayError`], which
     /// [`handle`] renders. `matched` is set to the index of the route the request matched.
     async fn serve(
@@ -213,7 +225,7 @@ impl Gateway {
         let metrics = self.metrics.as_ref().and_then(|m| m.route(index));
         if route.spec.client_streaming {
             return self
-                .serve_client_stream(route, metrics, &segments, &parts, body)
+                .serve_client_stream(route, index, metrics, &segments, &parts, body)
                 .await;
         }
         let body = self.read_body(&parts.headers, body).await?;
@@ -231,6 +243,7 @@ impl Gateway {
         if let Some(resume) = &route.event_ids.resume {
             apply_last_event_id(resume, &parts.headers, &mut message)?;
         }
+        self.validate(index, &message)?;
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
@@ -289,6 +302,7 @@ impl Gateway {
     async fn serve_client_stream(
         &self,
         route: &CompiledRoute,
+        index: usize,
         metrics: Option<&RouteMetrics>,
         segments: &[&str],
         parts: &Parts,
@@ -309,6 +323,7 @@ impl Gateway {
             segments: segments.iter().map(|s| (*s).to_owned()).collect(),
             query: parts.uri.query().map(str::to_owned),
             content_type: request_content_type(headers).to_owned(),
+            rules: self.validators.get(index).cloned().flatten(),
         };
         let feeding = {
             let (cancel, failure) = (cancel.clone(), failure.clone());
@@ -375,6 +390,9 @@ struct Source {
     segments: Vec<String>,
     query: Option<String>,
     content_type: String,
+    /// The request rules, checked on every message: a broken one stops the stream like a
+    /// message that does not parse.
+    rules: Option<proto_validate::MessageRules>,
 }
 
 /// Reads the client stream's messages from `reader` and hands each to `sender` (the upstream
@@ -391,6 +409,7 @@ async fn feed(
         segments,
         query,
         content_type,
+        rules,
     } = source;
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let query = query.as_deref();
@@ -415,6 +434,9 @@ async fn feed(
                 None => return Ok(()),
             },
         };
+        if let Some(rules) = &rules {
+            rules.validate(&message).map_err(GatewayError::Invalid)?;
+        }
         if sender.send(message).await.is_err() {
             // The call is over (answered or failed): nothing more to send.
             return Ok(());

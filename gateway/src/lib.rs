@@ -68,6 +68,35 @@ pub fn descriptor_pool(encoded: &[u8]) -> Result<DescriptorPool, GatewayError> {
         .map_err(|e| GatewayError::Routes(format!("cannot decode the descriptor set: {e}")))
 }
 
+/// Each route's request rules, compiled once (`None` where there are none). A rule that cannot
+/// be compiled (a bad pattern, rules for another type) refuses to start, naming the route; rules
+/// the gateway does not check are logged, once per request type, as left to the service.
+fn request_validators(
+    routes: &[route::CompiledRoute],
+) -> Result<Vec<Option<proto_validate::MessageRules>>, GatewayError> {
+    let mut logged = std::collections::HashSet::new();
+    routes
+        .iter()
+        .map(|route| {
+            let rules = proto_validate::MessageRules::compile(&route.input).map_err(|e| {
+                GatewayError::Routes(format!(
+                    "{} {} ({}): {e}",
+                    route.spec.http_method, route.spec.template, route.spec.operation_id
+                ))
+            })?;
+            if !rules.unsupported().is_empty() && logged.insert(route.input.full_name().to_owned())
+            {
+                tracing::warn!(
+                    message_type = route.input.full_name(),
+                    rules = ?rules.unsupported(),
+                    "buf.validate rules the gateway does not check: left to the service"
+                );
+            }
+            Ok((!rules.is_empty()).then_some(rules))
+        })
+        .collect()
+}
+
 /// Builds the gateway for `routes`, resolving every route against `pool` first: a route that
 /// does not resolve fails here, with an error naming it. Must run inside a tokio runtime.
 pub fn app(
@@ -90,6 +119,11 @@ pub fn app(
     for service in unserved {
         tracing::warn!(service, "no upstream configured: its routes answer 503");
     }
+    let validators = if config.validate_requests {
+        request_validators(&compiled)?
+    } else {
+        Vec::new()
+    };
     let metrics = config
         .metrics
         .then(|| metrics::Metrics::new(routes, &config.upstreams));
@@ -110,6 +144,7 @@ pub fn app(
         } else {
             config.sse_heartbeat
         },
+        validators,
     });
 
     let health = Router::new()

@@ -24,10 +24,10 @@ mod grpc;
 mod nats;
 
 pub use cluster::{PgCluster, database_url, free_port, target_dir};
-pub use nats::NatsServer;
 #[cfg(feature = "database")]
 pub use database::{TestDatabase, server_url};
 #[cfg(feature = "fake-consul")]
 pub use fake_consul::FakeConsul;
 #[cfg(feature = "grpc")]
 pub use grpc::{ReflectionVersion, connect_when_serving, list_services, wait_until_serving};
+pub use nats::NatsServer;

@@ -78,7 +78,14 @@ impl NatsServer {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let binary = nats_binary();
         let child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(&self.store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -97,8 +104,7 @@ impl NatsServer {
             if let Ok(stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 stream.set_read_timeout(Some(Duration::from_secs(2)))?;
                 let mut line = String::new();
-                if BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO")
-                {
+                if BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO") {
                     return Ok(());
                 }
             }

@@ -41,11 +41,14 @@ pub(crate) fn check() -> anyhow::Result<()> {
     if !image().exists() {
         bail!("{IMAGE} is missing: write it with `cargo xtask contract --update`");
     }
-    run_checked(
-        ts_client::npm_bin("buf")
-            .current_dir(project_root())
-            .args(["breaking", MODULE, "--error-format", "text", "--against", IMAGE]),
-    )?;
+    run_checked(ts_client::npm_bin("buf").current_dir(project_root()).args([
+        "breaking",
+        MODULE,
+        "--error-format",
+        "text",
+        "--against",
+        IMAGE,
+    ]))?;
     eprintln!("buf breaking: no wire- or source-incompatible change against {IMAGE}");
     Ok(())
 }

@@ -27,8 +27,7 @@ mod up;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-const USAGE: &str =
-    "usage: cargo xtask <gen [--check] [--lenient] | up | test | e2e | bench | corpus | contract [--update]>";
+const USAGE: &str = "usage: cargo xtask <gen [--check] [--lenient] | up | test | e2e | bench | corpus | contract [--update]>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

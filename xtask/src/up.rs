@@ -320,7 +320,10 @@ pub(crate) enum Nats {
 impl Nats {
     /// `NATS_URL` if set; else the server answering on 127.0.0.1:4222; else a new one.
     pub(crate) fn given_or_local() -> anyhow::Result<Self> {
-        if let Some(url) = std::env::var("NATS_URL").ok().filter(|v| !v.trim().is_empty()) {
+        if let Some(url) = std::env::var("NATS_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
             return Ok(Self::Given(url));
         }
         let default = SocketAddr::from((Ipv4Addr::LOCALHOST, 4222));

@@ -170,6 +170,7 @@ impl Context {
                     label: Label::Singular,
                     description: None,
                     required: false,
+                    rules: None,
                 }
             } else {
                 self.resolve(&called_output, &take)
@@ -266,6 +267,7 @@ fn describe(field: &FieldRef) -> String {
                 label: Label::Singular,
                 description: None,
                 required: false,
+                rules: None,
             })
         ),
     }

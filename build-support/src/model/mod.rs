@@ -259,6 +259,8 @@ pub struct FieldRef {
     pub description: Option<String>,
     /// The last field is `REQUIRED`.
     pub required: bool,
+    /// The field's `buf.validate` rules (a path parameter's schema states them too).
+    pub rules: Option<Box<proto_validate::FieldRules>>,
 }
 
 /// Where the HTTP request body goes.
@@ -315,6 +317,9 @@ pub struct Field {
     pub required: bool,
     /// `google.api.field_behavior = OUTPUT_ONLY`.
     pub output_only: bool,
+    /// The field's `buf.validate` rules (mapped to JSON Schema keywords by the OpenAPI
+    /// emitter).
+    pub rules: Option<proto_validate::FieldRules>,
 }
 
 /// A field's shape.

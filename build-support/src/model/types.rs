@@ -36,6 +36,7 @@ impl Context {
                     label: label(&field),
                     description: self.comments.get(field.parent_file().name(), field.path()),
                     required,
+                    rules: field_rules(&field).map(Box::new),
                 });
             }
             match field.kind() {
@@ -124,6 +125,7 @@ impl Context {
                 label: label(&field),
                 required,
                 output_only,
+                rules: field_rules(&field),
             });
         }
         if let Some(message) = messages.get_mut(desc.full_name()) {
@@ -193,4 +195,11 @@ fn kind_type(kind: &Kind) -> FieldType {
         Kind::Message(m) => FieldType::Message(m.full_name().to_owned()),
         Kind::Enum(e) => FieldType::Enum(e.full_name().to_owned()),
     }
+}
+
+/// A field's `buf.validate` rules for the schema. Rules that do not compile (a bad pattern,
+/// rules for another type) are left out of the document here: the gateway refuses to start on
+/// them, naming the field, and the service's own check fails the same way.
+fn field_rules(field: &FieldDescriptor) -> Option<proto_validate::FieldRules> {
+    proto_validate::FieldRules::of(field).ok().flatten()
 }

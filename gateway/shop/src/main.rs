@@ -53,8 +53,8 @@ struct Args {
     #[arg(long, env = "GATEWAY_OMIT_UNPOPULATED")]
     omit_unpopulated: bool,
     /// Request header forwarded to the services as gRPC metadata of the same name on every
-    /// route (repeatable), besides `Authorization`, `X-Request-Id` and `Grpc-Metadata-*`, which
-    /// are always forwarded, and the headers the protos declare for their routes
+    /// route (repeatable), besides `Authorization`, `X-Request-Id`, `Grpc-Metadata-*` and the
+    /// W3C trace context, which are always forwarded, and the headers the protos declare for their routes
     /// (`Idempotency-Key` on the purchase and refund routes).
     #[arg(
         long = "forward-header",
@@ -71,6 +71,16 @@ struct Args {
     /// connection open (`500ms`, `15s`, `1m`).
     #[arg(long, env = "GATEWAY_SSE_HEARTBEAT", default_value = "15s", value_parser = parse_duration)]
     sse_heartbeat: Duration,
+    /// Check requests against their protos' `buf.validate` rules before calling the services
+    /// (on by default): a broken rule is a 400 with a `google.rpc.BadRequest` detail and costs
+    /// no upstream call. `--validate-requests=false` leaves all checking to the services.
+    #[arg(
+        long,
+        env = "GATEWAY_VALIDATE_REQUESTS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    validate_requests: bool,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -118,6 +128,7 @@ async fn run(args: Args) -> Result<(), String> {
         forwarded_headers: args.forward_headers,
         metrics: !args.no_metrics,
         sse_heartbeat: args.sse_heartbeat,
+        validate_requests: args.validate_requests,
     };
     let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)

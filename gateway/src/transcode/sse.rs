@@ -257,7 +257,7 @@ fn event(id: &str, json: &[u8]) -> Bytes {
 pub(crate) fn error_event(error: &GatewayError) -> Bytes {
     tracing::warn!(%error, "stream failed");
     let message = error.client_message();
-    let json = serde_json::to_string(&status_body(error.code(), &message, error.details()))
+    let json = serde_json::to_string(&status_body(error.code(), &message, &error.details()))
         .unwrap_or_else(|_| String::from(r#"{"code":13,"message":"internal error","details":[]}"#));
     Bytes::from(format!("event: error\ndata: {json}\n\n"))
 }

@@ -10,3 +10,4 @@ mod sse;
 mod startup;
 mod streams;
 mod transcode;
+mod validation;

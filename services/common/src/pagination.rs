@@ -71,12 +71,20 @@ impl PageRequest {
 
     /// Cuts `rows` (fetched in id order with [`PageRequest::fetch_limit`]) to the page and
     /// returns it with the `next_page_token` for what follows, empty when nothing does.
-    pub fn finish<T>(&self, mut rows: Vec<T>, scope: &str, id: impl Fn(&T) -> i64) -> (Vec<T>, String) {
+    pub fn finish<T>(
+        &self,
+        mut rows: Vec<T>,
+        scope: &str,
+        id: impl Fn(&T) -> i64,
+    ) -> (Vec<T>, String) {
         if rows.len() <= self.size as usize {
             return (rows, String::new());
         }
         rows.truncate(self.size as usize);
-        let next = rows.last().map(|row| encode(id(row), scope)).unwrap_or_default();
+        let next = rows
+            .last()
+            .map(|row| encode(id(row), scope))
+            .unwrap_or_default();
         (rows, next)
     }
 }
@@ -137,18 +145,34 @@ mod tests {
         let second = PageRequest::parse(2, &next, "users").expect("our own token");
         assert_eq!(second.after_id, 9);
         let (rows, next) = second.finish(vec![12_i64], "users", |id| *id);
-        assert_eq!((rows, next.as_str()), (vec![12], ""), "the last page has no token");
+        assert_eq!(
+            (rows, next.as_str()),
+            (vec![12], ""),
+            "the last page has no token"
+        );
     }
 
     #[test]
     fn tokens_of_other_lists_and_edited_tokens_are_refused() {
         let token = encode(41, "purchases of user 1");
         assert_eq!(decode(&token, "purchases of user 1"), Some(41));
-        assert_eq!(decode(&token, "purchases of user 2"), None, "another user's list");
+        assert_eq!(
+            decode(&token, "purchases of user 2"),
+            None,
+            "another user's list"
+        );
         let mut edited = URL_SAFE_NO_PAD.decode(&token).expect("base64");
         edited[8] ^= 1; // the id's last byte: 41 -> 40
-        assert_eq!(decode(&URL_SAFE_NO_PAD.encode(&edited), "purchases of user 1"), None);
-        for bad in ["x", "not base64!", &token[..token.len() - 2], "AAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        assert_eq!(
+            decode(&URL_SAFE_NO_PAD.encode(&edited), "purchases of user 1"),
+            None
+        );
+        for bad in [
+            "x",
+            "not base64!",
+            &token[..token.len() - 2],
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             let err = PageRequest::parse(10, bad, "purchases of user 1").expect_err(bad);
             assert_eq!(err.field, "page_token", "{bad:?}");
         }

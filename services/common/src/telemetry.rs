@@ -71,10 +71,13 @@ where
 /// of the trace that published it, with that trace id recorded so every log line inside it
 /// carries the id. `name` says what the handling is.
 pub fn message_span(name: &'static str, traceparent: Option<&str>) -> tracing::Span {
-    let span = tracing::info_span!("message", otel.name = name, trace_id = tracing::field::Empty);
-    let parent = telemetry::extract_fn(|header| {
-        (header == "traceparent").then_some(traceparent).flatten()
-    });
+    let span = tracing::info_span!(
+        "message",
+        otel.name = name,
+        trace_id = tracing::field::Empty
+    );
+    let parent =
+        telemetry::extract_fn(|header| (header == "traceparent").then_some(traceparent).flatten());
     telemetry::adopt(&span, parent, false);
     span
 }

@@ -109,6 +109,8 @@ impl ProductService for ProductsGrpc {
         &self,
         request: Request<ListProductsRequest>,
     ) -> Result<Response<ListProductsResponse>, Status> {
-        Ok(Response::new(self.list_products(request.into_inner()).await?))
+        Ok(Response::new(
+            self.list_products(request.into_inner()).await?,
+        ))
     }
 }

@@ -50,10 +50,7 @@ pub(crate) fn spawn(db: Database, events: EventsConfig) -> SalesTask {
         while !db.is_ready() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let jetstream = match events
-            .connect(shop_common::names::PRODUCTS_SERVICE)
-            .await
-        {
+        let jetstream = match events.connect(shop_common::names::PRODUCTS_SERVICE).await {
             Ok(jetstream) => jetstream,
             Err(err) => {
                 tracing::error!(error = %err, "sold counts stop: NATS cannot be used");
@@ -73,7 +70,11 @@ pub(crate) fn spawn(db: Database, events: EventsConfig) -> SalesTask {
 
 /// Reads and counts events until something fails; returns what. Every counted event resets
 /// `failures`.
-async fn consume(db: &Database, jetstream: &jetstream::Context, failures: &mut u32) -> ProductError {
+async fn consume(
+    db: &Database,
+    jetstream: &jetstream::Context,
+    failures: &mut u32,
+) -> ProductError {
     let events = async {
         let stream = ensure_purchase_stream(jetstream)
             .await
@@ -157,4 +158,3 @@ async fn count(db: &Database, subject: &str, payload: &[u8]) -> Result<(), Produ
     }
     Ok(())
 }
-

@@ -264,28 +264,29 @@ impl Core {
         answer: impl Fn(PurchaseRow) -> Result<R, PurchaseError> + Send + Sync,
     ) -> Result<R, PurchaseError> {
         let mut conn = self.db.conn().await?;
-        let response = conn.transaction(async |conn| {
-            let row = match db::settle_purchase(conn, id, settlement).await? {
-                Some(row) => {
-                    events::record(conn, &row).await?;
-                    tracing::info!(
-                        purchase_id = row.id,
-                        status = row.status,
-                        reason = row.failure_reason,
-                        "purchase settled"
-                    );
-                    row
-                }
-                None => {
-                    tracing::warn!(purchase_id = id.get(), "purchase was settled meanwhile");
-                    existing_purchase(conn, id).await?
-                }
-            };
-            let response = answer(row)?;
-            store_answer(conn, owner, &response).await?;
-            Ok::<_, PurchaseError>(response)
-        })
-        .await?;
+        let response = conn
+            .transaction(async |conn| {
+                let row = match db::settle_purchase(conn, id, settlement).await? {
+                    Some(row) => {
+                        events::record(conn, &row).await?;
+                        tracing::info!(
+                            purchase_id = row.id,
+                            status = row.status,
+                            reason = row.failure_reason,
+                            "purchase settled"
+                        );
+                        row
+                    }
+                    None => {
+                        tracing::warn!(purchase_id = id.get(), "purchase was settled meanwhile");
+                        existing_purchase(conn, id).await?
+                    }
+                };
+                let response = answer(row)?;
+                store_answer(conn, owner, &response).await?;
+                Ok::<_, PurchaseError>(response)
+            })
+            .await?;
         self.events_written();
         Ok(response)
     }
@@ -393,25 +394,26 @@ impl Core {
             }
         }
         let mut conn = self.db.conn().await?;
-        let response = conn.transaction(async |conn| {
-            let row = match db::mark_refunded(conn, id).await? {
-                Some(row) => {
-                    events::record(conn, &row).await?;
-                    row
-                }
-                // A concurrent refund marked it first (payments refunded once for both).
-                None => {
-                    let row = existing_purchase(conn, id).await?;
-                    return Err(not_refundable(id, row.status()?));
-                }
-            };
-            let response = RefundPurchaseResponse {
-                purchase: Some(row.into_message()?),
-            };
-            store_answer(conn, owner, &response).await?;
-            Ok::<_, PurchaseError>(response)
-        })
-        .await?;
+        let response = conn
+            .transaction(async |conn| {
+                let row = match db::mark_refunded(conn, id).await? {
+                    Some(row) => {
+                        events::record(conn, &row).await?;
+                        row
+                    }
+                    // A concurrent refund marked it first (payments refunded once for both).
+                    None => {
+                        let row = existing_purchase(conn, id).await?;
+                        return Err(not_refundable(id, row.status()?));
+                    }
+                };
+                let response = RefundPurchaseResponse {
+                    purchase: Some(row.into_message()?),
+                };
+                store_answer(conn, owner, &response).await?;
+                Ok::<_, PurchaseError>(response)
+            })
+            .await?;
         self.events_written();
         Ok(response)
     }
@@ -456,8 +458,7 @@ impl Core {
         let purchases_and_products = async {
             let rows = {
                 let mut conn = self.db.conn().await?;
-                db::purchases_of_user(&mut conn, user_id, page.after_id, page.fetch_limit())
-                    .await?
+                db::purchases_of_user(&mut conn, user_id, page.after_id, page.fetch_limit()).await?
             };
             let (rows, next_page_token) = page.finish(rows, &scope, |row| row.id);
             let mut seen = HashSet::new();
@@ -478,7 +479,10 @@ impl Core {
         let (user, (rows, products, next_page_token)) =
             try_join(self.upstreams.user(user_id, budget), purchases_and_products).await?;
         Ok(GetUserPurchasesResponse {
-            purchases: rows.into_iter().map(PurchaseRow::into_message).collect::<Result<_, _>>()?,
+            purchases: rows
+                .into_iter()
+                .map(PurchaseRow::into_message)
+                .collect::<Result<_, _>>()?,
             user: Some(user),
             products,
             next_page_token,

@@ -38,8 +38,8 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use discovery::ChannelOptions;
 use discovery::{Discovery, Registration, StaticDiscovery};
 use proto::purchases::v1::purchase_service_server::{PurchaseServiceServer, SERVICE_NAME};
-use shop_common::names::{PAYMENTS_SERVICE, PRODUCTS_SERVICE, USERS_SERVICE};
 use shop_common::events::EventsConfig;
+use shop_common::names::{PAYMENTS_SERVICE, PRODUCTS_SERVICE, USERS_SERVICE};
 use shop_common::{Database, DatabaseConfig, ServiceBinary, ServiceConfig, ShopService};
 use tonic::service::Routes;
 
@@ -228,7 +228,9 @@ impl Application {
         let outbox_metrics = OutboxMetrics::default();
         let events = match &config.events {
             Some(events) => Some(events::Events::new(
-                events.connect(shop_common::names::PURCHASES_SERVICE).await?,
+                events
+                    .connect(shop_common::names::PURCHASES_SERVICE)
+                    .await?,
                 outbox_metrics.clone(),
             )),
             None => None,

@@ -33,6 +33,7 @@ pub static ROUTES: &[RouteSpec] = &[
     ECHO_SERVICE_RAW,
     ECHO_SERVICE_UPLOAD,
     ECHO_SERVICE_RAW_STREAM,
+    ECHO_SERVICE_CREATE_VALIDATED,
     FAN_OUT_SERVICE_FAN_OUT,
 ];
 /// The encoded `FileDescriptorSet` (imports and source info included) the routes were
@@ -1003,6 +1004,44 @@ pub const ECHO_SERVICE_RAW_STREAM: RouteSpec = RouteSpec {
     response_body: None,
     client_streaming: false,
     server_streaming: true,
+    headers: Cow::Borrowed(&[]),
+    compose: None,
+    event_stream: None,
+};
+/// `POST /v1/validated/{user_id}`
+///
+/// protovalidate rules: mapped to JSON Schema, checked by the gateway before the call.
+pub const ECHO_SERVICE_CREATE_VALIDATED: RouteSpec = RouteSpec {
+    operation_id: Cow::Borrowed("EchoService_CreateValidated"),
+    http_method: Cow::Borrowed("POST"),
+    template: Cow::Borrowed("/v1/validated/{user_id}"),
+    pattern: PathPattern {
+        segments: Cow::Borrowed(
+            &[
+                Segment::Literal(Cow::Borrowed("v1")),
+                Segment::Literal(Cow::Borrowed("validated")),
+                Segment::Single,
+            ],
+        ),
+        verb: None,
+    },
+    grpc_service: Cow::Borrowed("echo.v1.EchoService"),
+    grpc_path: Cow::Borrowed("/echo.v1.EchoService/CreateValidated"),
+    input_type: Cow::Borrowed("echo.v1.Validated"),
+    output_type: Cow::Borrowed("echo.v1.Validated"),
+    path_params: Cow::Borrowed(
+        &[
+            PathParam {
+                field_path: Cow::Borrowed(&[Cow::Borrowed("user_id")]),
+                first_segment: 2,
+                segment_count: Some(1),
+            },
+        ],
+    ),
+    body: BodySpec::Whole,
+    response_body: None,
+    client_streaming: false,
+    server_streaming: false,
     headers: Cow::Borrowed(&[]),
     compose: None,
     event_stream: None,

@@ -12,7 +12,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Lists products by id, a page at a time (AIP-158): `page_size` (default 50, at most 100), `page_token` from the previous page's `next_page_token`.
+         * @description Lists products by id, a page at a time (AIP-158): `page_size` (default 50, at most 100),
+         *     `page_token` from the previous page's `next_page_token`. Products created meanwhile appear
+         *     on later pages; a page token from elsewhere, or edited, is INVALID_ARGUMENT.
+         */
+        get: operations["ProductService_ListProducts"];
         put?: never;
         /**
          * Creates a product.
@@ -143,8 +149,11 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Lists a user's purchases, with the user and each distinct product bought.
-         * @description Lists a user's purchases, with the user and each distinct product bought.
+         * Lists a user's purchases, oldest first, a page at a time (AIP-158: `page_size` default 50, at most 100; `page_token` from the previous page's `next_page_token`), with the user and each distinct product bought on the page.
+         * @description Lists a user's purchases, oldest first, a page at a time (AIP-158: `page_size` default 50,
+         *     at most 100; `page_token` from the previous page's `next_page_token`), with the user and
+         *     each distinct product bought on the page. A page token of another user's list, or edited,
+         *     is INVALID_ARGUMENT.
          */
         get: operations["PurchaseService_GetUserPurchases"];
         put?: never;
@@ -191,7 +200,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Lists users by id, a page at a time (AIP-158): `page_size` (default 50, at most 100), `page_token` from the previous page's `next_page_token`.
+         * @description Lists users by id, a page at a time (AIP-158): `page_size` (default 50, at most 100),
+         *     `page_token` from the previous page's `next_page_token`. Users created meanwhile appear on
+         *     later pages; a page token from elsewhere, or edited, is INVALID_ARGUMENT.
+         */
+        get: operations["UserService_ListUsers"];
         put?: never;
         /**
          * Creates a user.
@@ -241,6 +256,15 @@ export interface components {
             details?: ({
                 /** @description The type URL of the detail message. */
                 "@type": string;
+                /** @description `google.rpc.BadRequest` only: one entry per broken rule. */
+                fieldViolations?: {
+                    /** @description The proto field path (`user_id`, `part.name`, `tags[0]`). */
+                    field: string;
+                    /** @description What is wrong, readable. */
+                    description: string;
+                    /** @description The broken rule's id (`string.min_len`). */
+                    reason?: string;
+                }[];
             } & {
                 [key: string]: unknown;
             })[];
@@ -251,6 +275,13 @@ export interface components {
             name: string;
             /** @description Price, finite and not negative. */
             price: number | ("NaN" | "Infinity" | "-Infinity");
+        };
+        /** @description One page of products. */
+        "products.v1.ListProductsResponse": {
+            /** @description The products, by id. */
+            products?: components["schemas"]["products.v1.Product"][];
+            /** @description The token of the next page; empty on the last page. */
+            next_page_token?: string;
         };
         /** @description A product for sale. */
         "products.v1.Product": {
@@ -314,8 +345,10 @@ export interface components {
             purchases?: components["schemas"]["purchases.v1.Purchase"][];
             /** @description The buyer. */
             user?: components["schemas"]["users.v1.User"];
-            /** @description Each distinct product bought, in order of first purchase. */
+            /** @description Each distinct product bought on this page, in order of first purchase. */
             products?: components["schemas"]["products.v1.Product"][];
+            /** @description The token of the next page; empty on the last page. */
+            next_page_token?: string;
         };
         /** @description One product bought by one user. */
         "purchases.v1.Purchase": {
@@ -418,6 +451,13 @@ export interface components {
             /** @description Email address; must not belong to another user. */
             email: string;
         };
+        /** @description One page of users. */
+        "users.v1.ListUsersResponse": {
+            /** @description The users, by id. */
+            users?: components["schemas"]["users.v1.User"][];
+            /** @description The token of the next page; empty on the last page. */
+            next_page_token?: string;
+        };
         /** @description A registered user. */
         "users.v1.User": {
             /**
@@ -449,6 +489,33 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    ProductService_ListProducts: {
+        parameters: {
+            query?: {
+                /** @description The most products to return: 0 for the default (50); more than 100 is taken as 100. */
+                page_size?: number;
+                /** @description The `next_page_token` of the previous page; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["products.v1.ListProductsResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
     ProductService_CreateProduct: {
         parameters: {
             query?: never;
@@ -615,7 +682,12 @@ export interface operations {
     };
     PurchaseService_GetUserPurchases: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The most purchases to return: 0 for the default (50); more than 100 is taken as 100. */
+                page_size?: number;
+                /** @description The `next_page_token` of the previous page; empty for the first page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 /** @description The buyer's id. */
@@ -672,6 +744,33 @@ export interface operations {
                 content: {
                     "application/x-ndjson": components["schemas"]["purchases.v1.WatchPurchaseResponse"];
                     "text/event-stream": components["schemas"]["purchases.v1.WatchPurchaseResponse"];
+                };
+            };
+            400: components["responses"]["Error"];
+            default: components["responses"]["Error"];
+        };
+    };
+    UserService_ListUsers: {
+        parameters: {
+            query?: {
+                /** @description The most users to return: 0 for the default (50); more than 100 is taken as 100. */
+                page_size?: number;
+                /** @description The `next_page_token` of the previous page; empty for the first page. */
+                page_token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["users.v1.ListUsersResponse"];
                 };
             };
             400: components["responses"]["Error"];

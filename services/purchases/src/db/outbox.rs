@@ -53,7 +53,10 @@ pub async fn pending_backlog(
 ) -> QueryResult<(i64, Option<DateTime<Utc>>)> {
     outbox::table
         .filter(outbox::published_at.is_null())
-        .select((diesel::dsl::count_star(), diesel::dsl::min(outbox::created_at)))
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(outbox::created_at),
+        ))
         .first(conn)
         .await
 }

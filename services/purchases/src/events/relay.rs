@@ -186,7 +186,10 @@ async fn relay_round(db: &Database, events: &Events) -> Result<usize, PurchaseEr
 /// Sends one event to JetStream; the returned future resolves to its acknowledgement.
 async fn publish(events: &Events, event: &PendingEvent) -> Result<PublishAckFuture, PurchaseError> {
     let mut headers = HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.event_id.to_string());
+    headers.insert(
+        async_nats::header::NATS_MESSAGE_ID,
+        event.event_id.to_string(),
+    );
     headers.insert("Content-Type", PROTOBUF_CONTENT_TYPE);
     headers.insert(MESSAGE_TYPE_HEADER, "purchases.v1.PurchaseEvent");
     if let Some(traceparent) = &event.traceparent {
@@ -194,11 +197,7 @@ async fn publish(events: &Events, event: &PendingEvent) -> Result<PublishAckFutu
     }
     events
         .jetstream
-        .publish_with_headers(
-            event.subject.clone(),
-            headers,
-            event.payload.clone().into(),
-        )
+        .publish_with_headers(event.subject.clone(), headers, event.payload.clone().into())
         .await
         .map_err(|err| PurchaseError::EventsUnavailable {
             cause: format!("publish: {err}"),

@@ -14,8 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use prost::Message;
 use proto::purchases::v1::{PurchaseEvent, WatchPurchaseResponse};
-use shop_common::events::{PURCHASE_STREAM, purchase_subject};
 use shop_common::Id;
+use shop_common::events::{PURCHASE_STREAM, purchase_subject};
 use tonic::Status;
 
 use super::{Events, event_kind, is_final};
@@ -122,7 +122,10 @@ pub(crate) async fn watch(
 
 /// One delivered message as the event it carries, with its stream position.
 fn decode(
-    message: Result<async_nats::jetstream::Message, async_nats::jetstream::consumer::pull::OrderedError>,
+    message: Result<
+        async_nats::jetstream::Message,
+        async_nats::jetstream::consumer::pull::OrderedError,
+    >,
 ) -> Result<WatchPurchaseResponse, Status> {
     let message = message.map_err(|e| Status::unavailable(format!("event stream: {e}")))?;
     let sequence = message

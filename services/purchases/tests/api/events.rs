@@ -118,10 +118,9 @@ async fn each_change_is_published_once_and_watchers_follow_and_resume() {
 
     // The request's trace context goes on with its events, as the message header.
     let mut request = tonic::Request::new(request(user.id, product.id));
-    request.metadata_mut().insert(
-        "traceparent",
-        TRACEPARENT.parse().expect("ASCII metadata"),
-    );
+    request
+        .metadata_mut()
+        .insert("traceparent", TRACEPARENT.parse().expect("ASCII metadata"));
     let bought = stack
         .client()
         .create_purchase(request)
@@ -200,7 +199,10 @@ async fn each_change_is_published_once_and_watchers_follow_and_resume() {
         (refunded.r#type(), refunded_at),
         (PurchaseEventType::Refunded, 3)
     );
-    assert!(next_event(&mut watch).await.is_none(), "ends after REFUNDED");
+    assert!(
+        next_event(&mut watch).await.is_none(),
+        "ends after REFUNDED"
+    );
     wait_for_sold_count(&stack, product.id, 0).await;
 
     // Resuming after position 1 replays from COMPLETED; after the final event, nothing is left.
@@ -258,7 +260,11 @@ async fn purchases_go_on_with_nats_down_and_every_event_is_published_once_when_i
         let purchase = buy(&stack, user.id, product.id).await.purchase.expect("p");
         assert_eq!(purchase.status(), PurchaseStatus::Completed);
     }
-    assert_eq!(unpublished(&stack).await, 6, "the outbox holds what NATS missed");
+    assert_eq!(
+        unpublished(&stack).await,
+        6,
+        "the outbox holds what NATS missed"
+    );
     // The lag is visible: a metric (and a warning in the log) while NATS is down.
     let metrics_addr = stack.purchases.metrics_addr.expect("metrics");
     let start = Instant::now();

@@ -2,8 +2,8 @@
 //! fresh PostgreSQL database, real sockets, tonic clients; `crash` kills the real binary.
 
 mod crash;
-mod events;
 mod create_purchase;
+mod events;
 mod get_purchase;
 mod get_user_purchases;
 mod helpers;

@@ -8,7 +8,10 @@ async fn pages_through_users_by_id_and_refuses_edited_tokens() {
     let app = spawn_app().await;
     let mut created = Vec::new();
     for n in 0..5 {
-        created.push(app.create_user("User", &format!("user{n}@example.com")).await);
+        created.push(
+            app.create_user("User", &format!("user{n}@example.com"))
+                .await,
+        );
     }
     let mut client = app.client.clone();
     let mut listed = Vec::new();
