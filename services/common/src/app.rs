@@ -68,6 +68,7 @@ impl<S: ShopService> Application<S> {
     /// Fails at once on a malformed database URL or an address that cannot be bound, before
     /// anything is served.
     pub async fn build_with(config: ServiceConfig, service: S) -> anyhow::Result<Self> {
+        crate::validation::init()?;
         let db = Database::new(&config.database)?;
         let mut registry = Registry::default();
         db.register_metrics(&mut registry);

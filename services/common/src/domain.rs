@@ -1,10 +1,7 @@
-//! Validated values shared by the services: ids, display names and idempotency keys. Parse, don't validate: a
+//! Validated values shared by the services: ids and idempotency keys. Parse, don't validate: a
 //! value of these types is known good, so code past the gRPC boundary never re-checks.
 
 use std::fmt;
-
-/// Longest display name accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
 
 /// A request field that failed validation; becomes INVALID_ARGUMENT with a message naming the
 /// field (`"user_id: must be a positive id, got 0"`).
@@ -28,8 +25,14 @@ impl FieldError {
 }
 
 impl From<FieldError> for tonic::Status {
+    /// INVALID_ARGUMENT with the message `field: problem` and, like a broken `buf.validate`
+    /// rule, a `google.rpc.BadRequest` detail naming the field, so a client reads every invalid
+    /// request the same way.
     fn from(err: FieldError) -> Self {
-        tonic::Status::invalid_argument(err.to_string())
+        use tonic_types::StatusExt as _;
+        let details =
+            tonic_types::ErrorDetails::with_bad_request_violation(err.field, &err.problem);
+        tonic::Status::with_error_details(tonic::Code::InvalidArgument, err.to_string(), details)
     }
 }
 
@@ -59,33 +62,6 @@ impl Id {
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// A display name: surrounding whitespace trimmed, then 1 to [`MAX_NAME_CHARS`] characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name(String);
-
-impl Name {
-    /// Accepts `value` as the name in `field`.
-    pub fn parse(value: &str, field: &'static str) -> Result<Self, FieldError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(FieldError::new(field, "must not be empty"));
-        }
-        let chars = trimmed.chars().count();
-        if chars > MAX_NAME_CHARS {
-            return Err(FieldError::new(
-                field,
-                format!("must be at most {MAX_NAME_CHARS} characters, got {chars}"),
-            ));
-        }
-        Ok(Self(trimmed.to_owned()))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -160,18 +136,6 @@ mod tests {
             Err("user_id: must be a positive id, got 0".to_owned())
         );
         assert!(Id::parse(-5, "id").is_err());
-    }
-
-    #[test]
-    fn names_are_trimmed_non_empty_and_bounded_in_characters() {
-        assert_eq!(
-            Name::parse("  John Doe ", "name").map(|n| n.0),
-            Ok("John Doe".to_owned())
-        );
-        assert!(Name::parse("   ", "name").is_err());
-        assert!(Name::parse(&"é".repeat(200), "name").is_ok());
-        let err = Name::parse(&"a".repeat(201), "name").expect_err("too long");
-        assert_eq!(err.field, "name");
     }
 
     #[test]

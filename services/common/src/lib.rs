@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod server;
 pub mod shutdown;
 pub mod telemetry;
+pub mod validation;
 
 pub use app::{Application, ShopService};
 pub use binary::{ServiceBinary, run};
@@ -26,6 +27,6 @@ pub use config::{
     DatabaseArgs, DatabaseConfig, LogArgs, LogFormat, NoFlags, ServiceArgs, ServiceConfig,
 };
 pub use db::{Database, DbConn, DbError};
-pub use domain::{FieldError, Id, IdempotencyKey, Name};
+pub use domain::{FieldError, Id, IdempotencyKey};
 pub use server::GrpcServer;
 pub use shutdown::shutdown_signal;

@@ -1,68 +1,29 @@
-//! Validated product input. A [`NewProduct`] can only be built from a request that passed every
-//! check.
+//! A product to create, from a request that kept its `buf.validate` rules.
+//!
+//! The rules (a name of 1 to 200 characters that is not only spaces; a finite price, not
+//! negative) are declared once, in `products.proto`, and checked before a handler runs
+//! (`shop_common::validation`); the gateway and the OpenAPI document read the same
+//! annotations. What is left here is how the values are stored.
 
 use proto::products::v1::CreateProductRequest;
-use shop_common::{FieldError, Name};
-
-/// A product's display name: 1 to 200 characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductName(Name);
-
-impl ProductName {
-    /// Accepts `value` as the `name` field.
-    pub fn parse(value: &str) -> Result<Self, FieldError> {
-        Name::parse(value, "name").map(Self)
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-/// A price: finite and not negative.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Price(f64);
-
-impl Price {
-    /// Accepts `value` as the `price` field.
-    pub fn parse(value: f64) -> Result<Self, FieldError> {
-        if !value.is_finite() {
-            return Err(FieldError::new("price", "must be a finite number"));
-        }
-        if value < 0.0 {
-            return Err(FieldError::new(
-                "price",
-                format!("must not be negative, got {value}"),
-            ));
-        }
-        // -0.0 passes `< 0.0`; adding +0.0 turns it into 0.0 and changes nothing else.
-        Ok(Self(value + 0.0))
-    }
-
-    /// The amount.
-    pub fn get(self) -> f64 {
-        self.0
-    }
-}
 
 /// A product to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProduct {
-    /// Display name.
-    pub name: ProductName,
-    /// Price.
-    pub price: Price,
+    /// Display name, surrounding spaces trimmed.
+    pub name: String,
+    /// Price; `-0.0` is stored as `0.0`.
+    pub price: f64,
 }
 
-impl TryFrom<CreateProductRequest> for NewProduct {
-    type Error = FieldError;
-
-    fn try_from(request: CreateProductRequest) -> Result<Self, Self::Error> {
-        Ok(Self {
-            name: ProductName::parse(&request.name)?,
-            price: Price::parse(request.price)?,
-        })
+impl NewProduct {
+    /// The product `request` asks for; `request` has kept its rules (`validation::check`).
+    pub fn from_checked(request: CreateProductRequest) -> Self {
+        Self {
+            name: request.name.trim().to_owned(),
+            // -0.0 keeps `gte: 0`; adding +0.0 turns it into 0.0 and changes nothing else.
+            price: request.price + 0.0,
+        }
     }
 }
 
@@ -71,37 +32,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prices_are_finite_and_not_negative() {
-        assert_eq!(Price::parse(1299.99).map(Price::get), Ok(1299.99));
-        assert_eq!(Price::parse(0.0).map(Price::get), Ok(0.0));
-        assert!(
-            Price::parse(-0.0)
-                .map(|p| p.get().is_sign_positive())
-                .unwrap_or(false)
-        );
-        for bad in [-0.01, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert_eq!(
-                Price::parse(bad).map_err(|e| e.field),
-                Err("price"),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn request_conversion_checks_both_fields() {
-        let request = |name: &str, price: f64| CreateProductRequest {
-            name: name.into(),
-            price,
-        };
-        assert!(NewProduct::try_from(request("Laptop", 1299.99)).is_ok());
-        assert_eq!(
-            NewProduct::try_from(request("", 1.0)).map_err(|e| e.field),
-            Err("name")
-        );
-        assert_eq!(
-            NewProduct::try_from(request("Laptop", -1.0)).map_err(|e| e.field),
-            Err("price")
-        );
+    fn names_are_trimmed_and_negative_zero_is_zero() {
+        let product = NewProduct::from_checked(CreateProductRequest {
+            name: " Laptop ".into(),
+            price: -0.0,
+        });
+        assert_eq!(product.name, "Laptop");
+        assert!(product.price == 0.0 && product.price.is_sign_positive());
     }
 }

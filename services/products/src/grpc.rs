@@ -35,7 +35,7 @@ impl ProductsGrpc {
     }
 
     async fn create_product(&self, request: CreateProductRequest) -> Result<Product, ProductError> {
-        let product = NewProduct::try_from(request)?;
+        let product = NewProduct::from_checked(request);
         let mut conn = self.db.conn().await?;
         let row = db::insert_product(&mut conn, &product).await?;
         tracing::info!(product_id = row.id, "product created");
@@ -87,6 +87,7 @@ impl ProductService for ProductsGrpc {
         &self,
         request: Request<CreateProductRequest>,
     ) -> Result<Response<CreateProductResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let product = self.create_product(request.into_inner()).await?;
         Ok(Response::new(CreateProductResponse {
             product: Some(product),
@@ -98,6 +99,7 @@ impl ProductService for ProductsGrpc {
         &self,
         request: Request<GetProductRequest>,
     ) -> Result<Response<GetProductResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let product = self.get_product(request.into_inner()).await?;
         Ok(Response::new(GetProductResponse {
             product: Some(product),
@@ -109,6 +111,7 @@ impl ProductService for ProductsGrpc {
         &self,
         request: Request<ListProductsRequest>,
     ) -> Result<Response<ListProductsResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         Ok(Response::new(
             self.list_products(request.into_inner()).await?,
         ))

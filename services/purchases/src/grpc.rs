@@ -661,6 +661,7 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<CreatePurchaseRequest>,
     ) -> Result<Response<CreatePurchaseResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let core = self.core.clone();
         let budget = Budget::from_metadata(request.metadata(), core.settings.request_timeout);
         let key =
@@ -675,6 +676,7 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<RefundPurchaseRequest>,
     ) -> Result<Response<RefundPurchaseResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let core = self.core.clone();
         let budget = Budget::from_metadata(request.metadata(), core.settings.request_timeout);
         let key =
@@ -689,6 +691,7 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<GetPurchaseRequest>,
     ) -> Result<Response<GetPurchaseResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let budget = Budget::from_metadata(request.metadata(), self.core.settings.request_timeout);
         Ok(Response::new(
             self.core
@@ -702,6 +705,7 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<GetUserPurchasesRequest>,
     ) -> Result<Response<GetUserPurchasesResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let budget = Budget::from_metadata(request.metadata(), self.core.settings.request_timeout);
         Ok(Response::new(
             self.core
@@ -717,6 +721,7 @@ impl PurchaseService for PurchasesGrpc {
         &self,
         request: Request<WatchPurchaseRequest>,
     ) -> Result<Response<EventStream>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         Ok(Response::new(self.core.watch(request.into_inner()).await?))
     }
 }

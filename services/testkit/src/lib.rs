@@ -436,3 +436,19 @@ pub async fn create_product(channel: &Channel, name: &str, price: f64) -> Produc
         .product
         .expect("product in response")
 }
+
+/// The distinct fields an INVALID_ARGUMENT status names in its `google.rpc.BadRequest` detail,
+/// in order of first violation (empty when it has none; a field breaking two rules is named
+/// once).
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    let mut fields: Vec<String> = Vec::new();
+    if let Some(bad) = status.get_error_details().bad_request() {
+        for violation in &bad.field_violations {
+            if !fields.contains(&violation.field) {
+                fields.push(violation.field.clone());
+            }
+        }
+    }
+    fields
+}

@@ -27,11 +27,11 @@ impl UsersGrpc {
     }
 
     async fn create_user(&self, request: CreateUserRequest) -> Result<User, UserError> {
-        let user = NewUser::try_from(request)?;
+        let user = NewUser::from_checked(request);
         let mut conn = self.db.conn().await?;
         let row = db::insert_user(&mut conn, &user)
             .await
-            .map_err(|err| UserError::from_insert(err, user.email.as_str()))?;
+            .map_err(|err| UserError::from_insert(err, &user.email))?;
         tracing::info!(user_id = row.id, "user created");
         Ok(row.into())
     }
@@ -80,6 +80,7 @@ impl UserService for UsersGrpc {
         &self,
         request: Request<CreateUserRequest>,
     ) -> Result<Response<CreateUserResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let user = self.create_user(request.into_inner()).await?;
         Ok(Response::new(CreateUserResponse { user: Some(user) }))
     }
@@ -89,6 +90,7 @@ impl UserService for UsersGrpc {
         &self,
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         let user = self.get_user(request.into_inner()).await?;
         Ok(Response::new(GetUserResponse { user: Some(user) }))
     }
@@ -98,6 +100,7 @@ impl UserService for UsersGrpc {
         &self,
         request: Request<ListUsersRequest>,
     ) -> Result<Response<ListUsersResponse>, Status> {
+        shop_common::validation::check(request.get_ref())?;
         Ok(Response::new(self.list_users(request.into_inner()).await?))
     }
 }

@@ -271,10 +271,13 @@ export interface components {
         };
         /** @description The product to create. */
         "products.v1.CreateProductRequest": {
-            /** @description Display name, 1 to 200 characters. */
+            /** @description Display name: 1 to 200 characters, not only spaces (surrounding spaces are trimmed). */
             name: string;
-            /** @description Price, finite and not negative. */
-            price: number | ("NaN" | "Infinity" | "-Infinity");
+            /**
+             * Format: double
+             * @description Price: finite and not negative.
+             */
+            price: number;
         };
         /** @description One page of products. */
         "products.v1.ListProductsResponse": {
@@ -446,9 +449,12 @@ export interface components {
         };
         /** @description The user to create. */
         "users.v1.CreateUserRequest": {
-            /** @description Display name, 1 to 200 characters. */
+            /** @description Display name: 1 to 200 characters, not only spaces (surrounding spaces are trimmed). */
             name: string;
-            /** @description Email address; must not belong to another user. */
+            /**
+             * Format: email
+             * @description Email address (an addr-spec, at most 254 characters); must not belong to another user.
+             */
             email: string;
         };
         /** @description One page of users. */

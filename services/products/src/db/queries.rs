@@ -16,8 +16,8 @@ pub async fn insert_product(
 ) -> QueryResult<ProductRow> {
     diesel::insert_into(products::table)
         .values(NewProductRow {
-            name: product.name.as_str(),
-            price: product.price.get(),
+            name: &product.name,
+            price: product.price,
         })
         .returning(ProductRow::as_returning())
         .get_result(conn)

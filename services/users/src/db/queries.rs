@@ -14,8 +14,8 @@ use crate::schema::users;
 pub async fn insert_user(conn: &mut AsyncPgConnection, user: &NewUser) -> QueryResult<UserRow> {
     diesel::insert_into(users::table)
         .values(NewUserRow {
-            name: user.name.as_str(),
-            email: user.email.as_str(),
+            name: &user.name,
+            email: &user.email,
         })
         .returning(UserRow::as_returning())
         .get_result(conn)

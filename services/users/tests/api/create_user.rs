@@ -52,7 +52,7 @@ async fn invalid_fields_are_invalid_argument_naming_the_field() {
         (request(&"x".repeat(201), "john@example.com"), "name"),
         (request("John", ""), "email"),
         (request("John", "not-an-email"), "email"),
-        (request("John", "john@localhost"), "email"),
+        (request("John", " john@example.com"), "email"),
     ];
     for (req, field) in cases {
         let status = app
@@ -62,8 +62,9 @@ async fn invalid_fields_are_invalid_argument_naming_the_field() {
             .await
             .expect_err("invalid");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-        assert!(
-            status.message().starts_with(&format!("{field}:")),
+        assert_eq!(
+            shop_testkit::violated_fields(&status),
+            [field],
             "{status:?}"
         );
     }
