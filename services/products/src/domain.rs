@@ -21,8 +21,9 @@ impl NewProduct {
     pub fn from_checked(request: CreateProductRequest) -> Self {
         Self {
             name: request.name.trim().to_owned(),
-            // -0.0 keeps `gte: 0`; adding +0.0 turns it into 0.0 and changes nothing else.
-            price: request.price + 0.0,
+            // `required`: always there once checked. -0.0 keeps `gte: 0`; adding +0.0 turns it
+            // into 0.0 and changes nothing else.
+            price: request.price.unwrap_or_default() + 0.0,
         }
     }
 }
@@ -35,7 +36,7 @@ mod tests {
     fn names_are_trimmed_and_negative_zero_is_zero() {
         let product = NewProduct::from_checked(CreateProductRequest {
             name: " Laptop ".into(),
-            price: -0.0,
+            price: Some(-0.0),
         });
         assert_eq!(product.name, "Laptop");
         assert!(product.price == 0.0 && product.price.is_sign_positive());

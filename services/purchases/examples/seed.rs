@@ -61,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let product = ProductServiceClient::new(products)
         .create_product(CreateProductRequest {
             name: "Laptop".into(),
-            price: 1299.99,
+            price: Some(1299.99),
         })
         .await?
         .into_inner()

@@ -428,7 +428,7 @@ pub async fn create_product(channel: &Channel, name: &str, price: f64) -> Produc
     ProductServiceClient::new(channel.clone())
         .create_product(CreateProductRequest {
             name: name.into(),
-            price,
+            price: Some(price),
         })
         .await
         .expect("create product")

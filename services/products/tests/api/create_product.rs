@@ -56,7 +56,7 @@ async fn invalid_fields_are_invalid_argument_naming_the_field() {
             .clone()
             .create_product(CreateProductRequest {
                 name: name.into(),
-                price,
+                price: Some(price),
             })
             .await
             .expect_err("invalid");
@@ -67,4 +67,19 @@ async fn invalid_fields_are_invalid_argument_naming_the_field() {
             "{status:?}"
         );
     }
+    // A price must be sent, even 0: a forgotten one is not a free product.
+    let status = app
+        .client
+        .clone()
+        .create_product(CreateProductRequest {
+            name: "Laptop".into(),
+            price: None,
+        })
+        .await
+        .expect_err("no price");
+    assert_eq!(
+        shop_testkit::violated_fields(&status),
+        ["price"],
+        "{status:?}"
+    );
 }

@@ -112,7 +112,7 @@ async fn a_killed_consumer_restarts_and_counts_every_event_exactly_once() {
     let product = products
         .create_product(proto::products::v1::CreateProductRequest {
             name: "Laptop".into(),
-            price: 1.0,
+            price: Some(1.0),
         })
         .await
         .expect("create")
