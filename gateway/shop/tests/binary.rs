@@ -81,8 +81,8 @@ async fn the_generated_shop_table_resolves_against_its_descriptors() {
     assert!(router.is_ok(), "every generated route resolves");
     assert_eq!(
         shop_gateway::routes::ROUTES.len(),
-        10,
-        "the shop's ten bindings"
+        12,
+        "the shop's twelve bindings"
     );
     let refund = shop_gateway::routes::ROUTES
         .iter()

@@ -73,6 +73,7 @@ async fn seed_walkthrough() {
             "purchases": [created["purchase"].clone()],
             "user": created["user"].clone(),
             "products": [created["product"].clone()],
+            "next_page_token": "",
         })
     );
 
