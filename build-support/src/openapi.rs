@@ -42,6 +42,7 @@ use utoipa::openapi::{
 use crate::Error;
 use crate::httprule::{Segment, VarSegment};
 
+mod integers;
 mod rules;
 pub mod stream;
 use crate::model::{
@@ -510,12 +511,13 @@ fn operation(
     mut parameters: Vec<Parameter>,
 ) -> Operation {
     for query in &binding.query_params {
-        let element = element_schema(&query.ty);
-        let schema: RefOr<Schema> = if query.repeated {
-            ArrayBuilder::new().items(element).build().into()
+        // The field's rules, as for a body field (a repeated key is a list).
+        let label = if query.repeated {
+            Label::Repeated
         } else {
-            element
+            Label::Singular
         };
+        let schema = property_schema(&query.ty, &label, None, false, query.rules.as_deref());
         parameters.push(
             ParameterBuilder::new()
                 .name(query.name.clone())
@@ -710,20 +712,16 @@ fn floating(format: KnownFormat) -> RefOr<Schema> {
 fn element_schema(ty: &FieldType) -> RefOr<Schema> {
     match ty {
         FieldType::Bool => typed(Type::Boolean, None).build().into(),
-        FieldType::Int32 => typed(Type::Integer, known(KnownFormat::Int32))
-            .build()
-            .into(),
-        FieldType::Uint32 => typed(Type::Integer, custom("uint32"))
-            .minimum(Some(0))
-            .build()
-            .into(),
-        // proto3 JSON writes 64-bit integers as decimal strings (and reads numbers too).
+        // JSON numbers within the type's range.
+        FieldType::Int32 => int_bounds(typed(Type::Integer, known(KnownFormat::Int32)), ty),
+        FieldType::Uint32 => int_bounds(typed(Type::Integer, custom("uint32")), ty),
+        // proto3 JSON writes 64-bit integers as decimal strings: exactly those of the type's range.
         FieldType::Int64 => typed(Type::String, known(KnownFormat::Int64))
-            .pattern(Some(rules::INT64_PATTERN))
+            .pattern(rules::type_range(ty).and_then(rules::decimal_pattern))
             .build()
             .into(),
         FieldType::Uint64 => typed(Type::String, custom("uint64"))
-            .pattern(Some(rules::UINT64_PATTERN))
+            .pattern(rules::type_range(ty).and_then(rules::decimal_pattern))
             .build()
             .into(),
         FieldType::Float => floating(KnownFormat::Float),
@@ -733,6 +731,18 @@ fn element_schema(ty: &FieldType) -> RefOr<Schema> {
         FieldType::Enum(name) => message_ref(name),
         FieldType::Message(name) => type_schema(name),
     }
+}
+
+/// An integer schema bounded by the range of the integer type `ty`.
+fn int_bounds(object: ObjectBuilder, ty: &FieldType) -> RefOr<Schema> {
+    match rules::type_range(ty) {
+        Some((lo, hi)) => object
+            .minimum(Some(rules::number(proto_validate::rules::Num::Int(lo))))
+            .maximum(Some(rules::number(proto_validate::rules::Num::Int(hi)))),
+        None => object,
+    }
+    .build()
+    .into()
 }
 
 /// The JSON mapping of the well-known types.
@@ -766,7 +776,11 @@ fn well_known_schema(name: &str) -> Option<RefOr<Schema>> {
             .into(),
         "google.protobuf.Value" => any_value().into(),
         "google.protobuf.ListValue" => ArrayBuilder::new().items(any_value()).build().into(),
-        "google.protobuf.Empty" => typed(Type::Object, None).build().into(),
+        // Read as an ordinary message: a field it does not have is rejected.
+        "google.protobuf.Empty" => typed(Type::Object, None)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .build()
+            .into(),
         "google.protobuf.Any" => typed(Type::Object, None)
             .property(
                 "@type",
@@ -867,8 +881,19 @@ fn body_schema(api: &Api, type_name: &str, bound: &[&[String]]) -> RefOr<Schema>
 }
 
 /// A message as an object schema, leaving out the fields at the `excluded` paths.
+///
+/// The object is closed (`additionalProperties: false`): the gateway rejects unknown fields, so
+/// an object with a property the schema does not list must not be called valid. What that
+/// leaves out: proto3 JSON also reads each field under its lowerCamelCase JSON name (and a field
+/// the path binds, when a `*` body repeats it), which the document does not list. Listing them
+/// (`patternProperties` with each field's schema) would state that exactly, but generated clients
+/// turn `patternProperties` into an index signature of every message type (openapi-typescript
+/// makes `products` a `Product[] & string`), so the document states the one spelling it
+/// documents everywhere, the proto names, and calls that the interface.
 fn message_schema(api: &Api, message: &Message, excluded: &[&[String]]) -> Schema {
-    let mut object = typed(Type::Object, None).description(message.description.clone());
+    let mut object = typed(Type::Object, None)
+        .description(message.description.clone())
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)));
     for field in &message.fields {
         if excluded
             .iter()

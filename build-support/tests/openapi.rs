@@ -96,10 +96,12 @@ service Library {
     };
     assert_eq!(
         ok("/v1/shelves/{shelf}", "delete"),
-        json!({"type": "object"})
+        // Empty is read as an ordinary message: no field is accepted.
+        json!({"type": "object", "additionalProperties": false})
     );
-    assert_eq!(ok("/v1/ping", "post"), json!({"type": "object"}));
-    assert_eq!(body("/v1/ping"), json!({"type": "object"}));
+    let empty = json!({"type": "object", "additionalProperties": false});
+    assert_eq!(ok("/v1/ping", "post"), empty);
+    assert_eq!(body("/v1/ping"), empty);
     assert_eq!(body("/v1/raw")["additionalProperties"], json!(true));
     let shelf = &doc["components"]["schemas"]["library.v1.Shelf"]["properties"];
     assert_eq!(shelf["marker"]["type"], "object");
@@ -268,7 +270,7 @@ service FeedService {
     assert_eq!(resume["required"], false);
     assert_eq!(
         resume["schema"],
-        json!({"type": "string", "format": "uint64", "pattern": "^[0-9]+$"})
+        json!({"type": "string", "format": "uint64", "pattern": "^(?:0|[1-9][0-9]{0,18}|1[0-7][0-9]{18}|18[0-3][0-9]{17}|184[0-3][0-9]{16}|1844[0-5][0-9]{15}|18446[0-6][0-9]{14}|184467[0-3][0-9]{13}|1844674[0-3][0-9]{12}|184467440[0-6][0-9]{10}|1844674407[0-2][0-9]{9}|18446744073[0-6][0-9]{8}|1844674407370[0-8][0-9]{6}|18446744073709[0-4][0-9]{5}|184467440737095[0-4][0-9]{4}|18446744073709550[0-9]{3}|18446744073709551[0-5][0-9]{2}|1844674407370955160[0-9]|1844674407370955161[0-5])$"})
     );
     assert!(
         resume["description"]
@@ -288,4 +290,70 @@ service FeedService {
         ["application/json"]
     );
     assert_no_dangling_refs(&doc);
+}
+
+/// What the gateway accepts: closed message objects (under their proto names), integer ranges,
+/// and `buf.validate` rules on query parameters.
+#[test]
+fn schemas_state_exactly_what_the_gateway_reads() {
+    let proto = r#"syntax = "proto3";
+package shop.v1;
+import "google/api/annotations.proto";
+import "google/protobuf/struct.proto";
+import "buf/validate/validate.proto";
+service Shop {
+  rpc List(ListRequest) returns (Item) {
+    option (google.api.http) = { get: "/v1/items" };
+  }
+}
+message ListRequest {
+  int32 page_size = 1 [(buf.validate.field).int32 = {gte: 0, lte: 100}];
+  int64 after_id = 2 [(buf.validate.field).int64.gt = 0];
+  uint32 limit = 3;
+}
+message Item {
+  string name = 1;
+  int64 item_id = 2;
+  google.protobuf.Struct extra = 3;
+}
+"#;
+    let doc = document("exact", &[("shop.proto", proto)]);
+    assert_no_dangling_refs(&doc);
+    let params = doc["paths"]["/v1/items"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .clone();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .expect("a parameter")
+    };
+    // The rule narrows the type's range.
+    assert_eq!(param("page_size")["minimum"], 0);
+    assert_eq!(param("page_size")["maximum"], 100);
+    assert_eq!(param("limit")["minimum"], 0);
+    assert_eq!(param("limit")["maximum"], 4294967295_u64);
+    let pattern = param("after_id")["pattern"]
+        .as_str()
+        .expect("a pattern")
+        .to_owned();
+    let re = regex::Regex::new(&pattern).expect("compiles");
+    assert!(re.is_match("1") && re.is_match("9223372036854775807"));
+    for bad in [
+        "0",
+        "-1",
+        "9223372036854775808",
+        "105443190856526047299870",
+        "01",
+    ] {
+        assert!(!re.is_match(bad), "{bad}");
+    }
+
+    let item = &doc["components"]["schemas"]["shop.v1.Item"];
+    assert_eq!(item["additionalProperties"], false);
+    assert_eq!(item.get("patternProperties"), None);
+    // Struct stays open.
+    assert_eq!(item["properties"]["extra"]["additionalProperties"], true);
 }

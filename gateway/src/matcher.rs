@@ -3,7 +3,10 @@
 //! Rules (HttpRule semantics): literals compare case-sensitively on the raw (still
 //! percent-encoded) segment; `*` matches one non-empty segment; `**` matches zero or more; a
 //! template's `:verb` is split off the last path segment before matching, so `{id}` never
-//! swallows `:archive`.
+//! swallows `:archive`. Verbs are matched first: when some template with a verb fits the path
+//! (for any method), templates without a verb do not match it at all, so the path is that
+//! verb's (a wrong method is a 405 naming the verb's methods only) and never a variable ending
+//! in `:archive`. When no template's verb fits, a colon in the last segment is ordinary data.
 //!
 //! A template has at most one `**`. http.proto wants it last, but Google's own APIs put segments
 //! after it (`/v1/{parent=projects/*/databases/*/documents/*/**}/{collection_id}`) and Google's
@@ -228,8 +231,8 @@ impl Matcher {
             _ => &[],
         };
 
-        let mut best: Option<(usize, Option<&'p str>, Alignment)> = None;
-        let mut allow: Vec<&'static str> = Vec::new();
+        // Every template that fits the path, whatever its method.
+        let mut candidates: Vec<(usize, Option<&'p str>, Alignment)> = Vec::new();
         for &index in indexed.iter().chain(verb_indexed).chain(&self.unindexed) {
             let entry = &self.entries[index];
             let last = match &entry.pattern.verb {
@@ -239,9 +242,22 @@ impl Matcher {
                 },
                 None => None,
             };
-            let Some(alignment) = matches(entry.pattern, &segments, last) else {
+            if let Some(alignment) = matches(entry.pattern, &segments, last) {
+                candidates.push((index, last, alignment));
+            }
+        }
+        // Verbs are matched first: once a template with a verb fits the path, the `:verb` is
+        // the verb and no template without one may take it into its last variable (so
+        // `GET /things/1:cancel` is a 405 naming POST, not a GET of the thing `1:cancel`).
+        let verb_claimed = candidates.iter().any(|(_, last, _)| last.is_some());
+
+        let mut best: Option<(usize, Option<&'p str>, Alignment)> = None;
+        let mut allow: Vec<&'static str> = Vec::new();
+        for (index, last, alignment) in candidates {
+            if verb_claimed && last.is_none() {
                 continue;
-            };
+            }
+            let entry = &self.entries[index];
             if entry.method != method {
                 if !allow.contains(&entry.method) {
                     allow.push(entry.method);
@@ -370,6 +386,58 @@ mod tests {
         // Without the verb the id keeps its colon.
         let (index, segments) = found(&m, "GET", "/v1/things/a:b");
         assert_eq!((index, segments[2].as_str()), (0, "a:b"));
+    }
+
+    #[test]
+    fn a_verb_route_claims_its_verb_for_every_method() {
+        let m = table();
+        // `POST /v1/things/{id}:archive` fits, so `GET /v1/things/{id}` may not take `42:archive`.
+        assert_eq!(
+            m.find("GET", "/v1/things/42:archive"),
+            MatchOutcome::MethodNotAllowed(vec!["POST"])
+        );
+        assert_eq!(
+            m.find("OPTIONS", "/v1/things/42:archive"),
+            MatchOutcome::MethodNotAllowed(vec!["POST"])
+        );
+        assert_eq!(
+            m.find("DELETE", "/v1/things/42:archive"),
+            MatchOutcome::MethodNotAllowed(vec!["POST"])
+        );
+        // `/v1/{name=**}` does not take it either.
+        assert_eq!(
+            m.find("GET", "/v1/things:batch"),
+            MatchOutcome::MethodNotAllowed(vec!["POST"])
+        );
+        // An unknown verb is data: the variable keeps it.
+        let (index, segments) = found(&m, "GET", "/v1/things/42:unarchive");
+        assert_eq!((index, segments[2].as_str()), (0, "42:unarchive"));
+        // A known verb on a path no verb template fits is data too.
+        let (index, segments) = found(&m, "GET", "/v1/other/x:archive");
+        assert_eq!((index, segments[2].as_str()), (3, "x:archive"));
+        // Without the verb, the verb's route is not offered.
+        assert_eq!(
+            m.find("PATCH", "/v1/things/42"),
+            MatchOutcome::MethodNotAllowed(vec!["GET", "DELETE"])
+        );
+    }
+
+    #[test]
+    fn a_verb_route_wins_over_a_multi_segment_capture_of_the_same_method() {
+        let m = Matcher::new([
+            // 0: GET /v1/{name=**}
+            ("GET", p(vec![l("v1"), Multi], None)),
+            // 1: GET /v1/{name=*}:check
+            ("GET", p(vec![l("v1"), Single], Some("check"))),
+        ]);
+        let (index, segments) = found(&m, "GET", "/v1/a:check");
+        assert_eq!(
+            (index, segments),
+            (1, vec!["v1".to_owned(), "a".to_owned()])
+        );
+        // The verb route does not fit two segments: the capture keeps the colon.
+        let (index, segments) = found(&m, "GET", "/v1/a/b:check");
+        assert_eq!((index, segments[2].as_str()), (0, "b:check"));
     }
 
     #[test]

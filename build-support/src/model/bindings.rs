@@ -409,12 +409,16 @@ impl Context {
                 _ => true,
             };
             if scalar_like {
+                let rules = super::types::field_rules(&field);
                 out.push(QueryParam {
                     name: path.join("."),
                     ty,
                     repeated: field.is_list(),
                     description: self.comments.get(field.parent_file().name(), field.path()),
-                    required: prefix.is_empty() && self.behaviors(&field).0,
+                    // `buf.validate` `required` too: the field must be set (non-zero).
+                    required: prefix.is_empty()
+                        && (self.behaviors(&field).0 || rules.as_ref().is_some_and(|r| r.required)),
+                    rules: rules.map(Box::new),
                 });
             } else if let (FieldType::Message(name), false, Kind::Message(sub)) =
                 (&ty, field.is_list(), field.kind())

@@ -287,6 +287,8 @@ pub struct QueryParam {
     pub description: Option<String>,
     /// `REQUIRED` (top-level fields only).
     pub required: bool,
+    /// The field's `buf.validate` rules, stated in the parameter's schema like a body field's.
+    pub rules: Option<Box<proto_validate::FieldRules>>,
 }
 
 /// A message.

@@ -200,6 +200,6 @@ fn kind_type(kind: &Kind) -> FieldType {
 /// A field's `buf.validate` rules for the schema. Rules that do not compile (a bad pattern,
 /// rules for another type) are left out of the document here: the gateway refuses to start on
 /// them, naming the field, and the service's own check fails the same way.
-fn field_rules(field: &FieldDescriptor) -> Option<proto_validate::FieldRules> {
+pub(super) fn field_rules(field: &FieldDescriptor) -> Option<proto_validate::FieldRules> {
     proto_validate::FieldRules::of(field).ok().flatten()
 }

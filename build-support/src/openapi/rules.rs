@@ -6,8 +6,10 @@
 //! `prefix` as an anchored pattern when there is none), `email`/`uuid` -> `format`, `const`/`in`
 //! -> `enum`; numbers `gt`/`gte`/`lt`/`lte` -> `exclusiveMinimum`/`minimum`/`exclusiveMaximum`/
 //! `maximum` (OpenAPI 3.1 numeric forms), `const`/`in` -> `enum`, `finite` -> the `NaN`/
-//! `Infinity` strings are no longer offered (nor those a bound rules out); int64/uint64 (JSON
-//! strings) get a decimal `pattern` (`^[1-9][0-9]*$` for `gt: 0`); repeated
+//! `Infinity` strings are no longer offered (nor those a bound rules out); integers are bounded
+//! by their type's range narrowed by the rules: int32/uint32 (JSON numbers) as inclusive
+//! `minimum`/`maximum`, int64/uint64 (JSON strings) as a `pattern` matching exactly the
+//! canonical decimal strings of that range ([`integers`]); repeated
 //! `min_items`/`max_items`/`unique` and `items`; map `min_pairs`/`max_pairs` and `values`;
 //! bool `const`. `required` is the object's `required` list (see `message_schema`). The rest is
 //! not expressible (or not worth it) and is checked, not documented.
@@ -20,12 +22,50 @@ use utoipa::openapi::schema::{AdditionalProperties, ArrayItems, Schema, SchemaFo
 
 use crate::model::FieldType;
 
-/// The pattern every int64 JSON string matches.
-pub(super) const INT64_PATTERN: &str = "^-?[0-9]+$";
-/// The pattern every uint64 JSON string matches.
-pub(super) const UINT64_PATTERN: &str = "^[0-9]+$";
+use super::integers;
 
-fn number(n: Num) -> Number {
+/// The integers a field of integer type `ty` can hold, `None` for other types.
+pub(super) fn type_range(ty: &FieldType) -> Option<(i128, i128)> {
+    match ty {
+        FieldType::Int32 => Some((i32::MIN.into(), i32::MAX.into())),
+        FieldType::Uint32 => Some((0, u32::MAX.into())),
+        FieldType::Int64 => Some((i64::MIN.into(), i64::MAX.into())),
+        FieldType::Uint64 => Some((0, u64::MAX.into())),
+        _ => None,
+    }
+}
+
+/// The type's range narrowed by the rules' bounds (an integer `gt: 0` is `>= 1`). A range the
+/// bounds empty, or an exclusive range (`gt: 10, lt: 5`, outside an interval), keeps the type's
+/// range: such rules are checked, not documented.
+fn narrowed((lo, hi): (i128, i128), r: &NumberRules) -> (i128, i128) {
+    if r.is_exclusive_range() {
+        return (lo, hi);
+    }
+    let mut range = (lo, hi);
+    if let Some(Bound {
+        value: Num::Int(v),
+        inclusive,
+    }) = r.lower
+    {
+        range.0 = range.0.max(if inclusive { v } else { v.saturating_add(1) });
+    }
+    if let Some(Bound {
+        value: Num::Int(v),
+        inclusive,
+    }) = r.upper
+    {
+        range.1 = range.1.min(if inclusive { v } else { v.saturating_sub(1) });
+    }
+    if range.0 > range.1 { (lo, hi) } else { range }
+}
+
+/// The decimal-string pattern of an int64/uint64 holding `lo..=hi`.
+pub(super) fn decimal_pattern((lo, hi): (i128, i128)) -> Option<String> {
+    integers::range_pattern(lo, hi)
+}
+
+pub(super) fn number(n: Num) -> Number {
     match n {
         Num::Int(i) => match isize::try_from(i) {
             Ok(i) => Number::Int(i),
@@ -140,31 +180,10 @@ fn numeric(schema: RefOr<Schema>, ty: &FieldType, r: &NumberRules) -> RefOr<Sche
         None => r.r#in.clone(),
     };
     match (ty, schema) {
-        // JSON strings: a pattern where a bound makes one exact, the rest is checked.
+        // JSON strings: the pattern of exactly the integers the type and the bounds admit.
         (FieldType::Int64 | FieldType::Uint64, RefOr::T(Schema::Object(mut o))) => {
-            let positive = match r.lower {
-                Some(Bound {
-                    value: Num::Int(0),
-                    inclusive: false,
-                })
-                | Some(Bound {
-                    value: Num::Int(1),
-                    inclusive: true,
-                }) => Some("^[1-9][0-9]*$"),
-                Some(Bound {
-                    value: Num::Int(0),
-                    inclusive: true,
-                })
-                | Some(Bound {
-                    value: Num::Int(-1),
-                    inclusive: false,
-                }) => Some(UINT64_PATTERN),
-                _ => None,
-            };
-            if r.upper.is_none()
-                && let Some(pattern) = positive
-            {
-                o.pattern = Some(pattern.to_owned());
+            if let Some(range) = type_range(ty) {
+                o.pattern = decimal_pattern(narrowed(range, r)).or(o.pattern);
             }
             if !allowed.is_empty() {
                 o.enum_values = Some(
@@ -173,6 +192,18 @@ fn numeric(schema: RefOr<Schema>, ty: &FieldType, r: &NumberRules) -> RefOr<Sche
                         .map(|n| serde_json::Value::from(n.to_string()))
                         .collect(),
                 );
+            }
+            RefOr::T(Schema::Object(o))
+        }
+        // JSON numbers: `minimum`/`maximum` of the type narrowed by the bounds, exact for integers.
+        (FieldType::Int32 | FieldType::Uint32, RefOr::T(Schema::Object(mut o))) => {
+            if let Some(range) = type_range(ty) {
+                let (lo, hi) = narrowed(range, r);
+                o.minimum = Some(number(Num::Int(lo)));
+                o.maximum = Some(number(Num::Int(hi)));
+            }
+            if !allowed.is_empty() {
+                o.enum_values = Some(allowed.into_iter().map(json_number).collect());
             }
             RefOr::T(Schema::Object(o))
         }

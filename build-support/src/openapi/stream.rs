@@ -8,6 +8,7 @@
 //! description says how they are framed.
 
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, RefOr, Required, ResponseBuilder, Schema};
 
 use super::{STATUS_SCHEMA, element_schema};
@@ -71,10 +72,26 @@ pub(super) fn last_event_id(method: &Method) -> Option<Parameter> {
             .description(Some(format!(
                 "The id of the last event a reconnecting client saw (`EventSource` sends it by \
                  itself): sets the request's `{}`, after the path, body and query, so the \
-                 stream resumes after that event. A value that does not parse is a 400.",
+                 stream resumes after that event. A value that does not parse, or an empty \
+                 one, is a 400.",
                 field.path.join(".")
             )))
-            .schema(Some(element_schema(&field.ty)))
+            .schema(Some(non_empty(element_schema(&field.ty))))
             .build(),
     )
+}
+
+/// `schema` with `minLength: 1` when it is a string with no pattern (the integers' patterns
+/// already exclude it): the gateway rejects an empty
+/// `Last-Event-ID` whatever the field's type (it names no event).
+fn non_empty(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object))
+            if object.schema_type == SchemaType::Type(Type::String) && object.pattern.is_none() =>
+        {
+            object.min_length = Some(object.min_length.unwrap_or(0).max(1));
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
+    }
 }

@@ -227,10 +227,11 @@ fn the_document_describes_the_api() {
     for method in ["get", "delete", "patch"] {
         assert!(book[method].is_object(), "{method}");
     }
-    // DeleteShelf's `google.protobuf.Empty` is an empty object, not a reference to nothing.
+    // DeleteShelf's `google.protobuf.Empty` is an empty object (closed: it has no field), not a
+    // reference to nothing.
     assert_eq!(
         doc["paths"]["/v1/shelves/{shelf}"]["delete"]["responses"]["200"]["content"]["application/json"]
             ["schema"],
-        json!({"type": "object"})
+        json!({"type": "object", "additionalProperties": false})
     );
 }

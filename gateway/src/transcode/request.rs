@@ -440,8 +440,9 @@ pub(crate) const LAST_EVENT_ID: &str = "last-event-id";
 
 /// Sets the route's resume field (`gateway.v1.event_stream`'s `resume_field`) from the
 /// request's `Last-Event-ID` header, parsed as a query parameter of the field's type would be.
-/// Nothing happens without the header (or with an empty one, which names no event) or when the
-/// route declares no resume field; a value that does not parse is a 400 naming the header.
+/// Nothing happens without the header or when the route declares no resume field; a value that
+/// does not parse is a 400 naming the header, and so is an empty one: it names no event, a
+/// browser never sends it, and the OpenAPI document (the field's schema) does not admit it.
 pub(crate) fn apply_last_event_id(
     resume: &ResumeField,
     headers: &http::HeaderMap,
@@ -460,7 +461,7 @@ pub(crate) fn apply_last_event_id(
         .map_err(|_| invalid("it is not visible ASCII text".to_owned()))?
         .trim();
     if raw.is_empty() {
-        return Ok(());
+        return Err(invalid("it is empty".to_owned()));
     }
     let value = match direct_value(&resume.leaf, raw) {
         Some(value) => value,

@@ -275,7 +275,8 @@ export interface components {
             name: string;
             /**
              * Format: double
-             * @description Price: finite and not negative.
+             * @description Price: finite and not negative. Must be sent, even when 0 (a free product), so a client
+             *     that forgot it gets an error instead of a product for nothing.
              */
             price: number;
         };
@@ -726,7 +727,7 @@ export interface operations {
                 after_sequence?: string;
             };
             header?: {
-                /** @description The id of the last event a reconnecting client saw (`EventSource` sends it by itself): sets the request's `after_sequence`, after the path, body and query, so the stream resumes after that event. A value that does not parse is a 400. */
+                /** @description The id of the last event a reconnecting client saw (`EventSource` sends it by itself): sets the request's `after_sequence`, after the path, body and query, so the stream resumes after that event. A value that does not parse, or an empty one, is a 400. */
                 "Last-Event-ID"?: string;
             };
             path: {
