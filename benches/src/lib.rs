@@ -32,6 +32,8 @@
 //! With the PostgreSQL upstream the database dominates and every ratio moves towards 1.
 
 pub mod baseline;
+pub mod document;
+pub mod external;
 pub mod load;
 pub mod upstream;
 
@@ -56,19 +58,21 @@ const SEEDED_USERS: usize = 100;
 /// How much load to generate.
 #[derive(Debug, Clone)]
 pub struct BenchConfig {
-    /// Measured requests per variant and binding (in-memory upstream).
+    /// Measured requests per variant, binding and concurrency (in-memory upstream).
     pub requests: usize,
-    /// Measured requests per variant and binding with the PostgreSQL upstream.
+    /// Measured requests per variant, binding and concurrency with the PostgreSQL upstream.
     pub postgres_requests: usize,
-    /// Unmeasured requests per variant and binding first.
+    /// Unmeasured requests per variant, binding and concurrency first.
     pub warmup: usize,
-    /// Requests in flight at once.
-    pub concurrency: usize,
+    /// The numbers of requests in flight at once to measure at, each in turn: 1 shows the
+    /// latency of one request alone, more shows throughput under load.
+    pub concurrencies: Vec<usize>,
     /// Rounds the measured requests are split in, alternating the variants.
     pub rounds: usize,
     /// Which upstreams to measure with, in order.
     pub upstreams: Vec<UpstreamKind>,
     /// Which variants to measure (all by default; one alone is handy under a profiler).
+    /// Variants whose tool is not installed are left out with a note in the report.
     pub variants: Vec<Variant>,
 }
 
@@ -78,7 +82,7 @@ impl Default for BenchConfig {
             requests: 20_000,
             postgres_requests: 5_000,
             warmup: 2_000,
-            concurrency: 32,
+            concurrencies: vec![1, 32],
             rounds: 4,
             upstreams: vec![UpstreamKind::Memory, UpstreamKind::Postgres],
             variants: Variant::ALL.to_vec(),
@@ -86,36 +90,134 @@ impl Default for BenchConfig {
     }
 }
 
-/// One way of serving the same binding.
+impl BenchConfig {
+    /// A run of everything so short that it only shows that every path works (`--smoke`, for
+    /// CI): its numbers mean nothing.
+    pub fn smoke() -> Self {
+        Self {
+            requests: 200,
+            postgres_requests: 100,
+            warmup: 20,
+            rounds: 2,
+            ..Self::default()
+        }
+    }
+}
+
+/// One way of serving (or, for pgbench, of answering) the same binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
+    /// pgbench running the service's own query on its database: the database's limit
+    /// (PostgreSQL upstream, `GET` only).
+    Pgbench,
     /// The generated tonic client, straight to the upstream.
     DirectGrpc,
     /// The hand-written axum handler ([`baseline`]).
     HandWritten,
     /// The gateway over the generated routes.
     Gateway,
+    /// The hand-written handler driven by h2load (`GET` only).
+    H2loadHandWritten,
+    /// The gateway driven by h2load (`GET` only).
+    H2loadGateway,
 }
 
 impl Variant {
     /// Every variant, in report order.
-    pub const ALL: [Variant; 3] = [Variant::DirectGrpc, Variant::HandWritten, Variant::Gateway];
+    pub const ALL: [Variant; 6] = [
+        Variant::Pgbench,
+        Variant::DirectGrpc,
+        Variant::HandWritten,
+        Variant::Gateway,
+        Variant::H2loadHandWritten,
+        Variant::H2loadGateway,
+    ];
 
     /// The name used on the command line (`--only`).
     pub fn name(self) -> &'static str {
         match self {
+            Variant::Pgbench => "pgbench",
             Variant::DirectGrpc => "grpc",
             Variant::HandWritten => "axum",
             Variant::Gateway => "gateway",
+            Variant::H2loadHandWritten => "h2load-axum",
+            Variant::H2loadGateway => "h2load-gateway",
         }
     }
 
     /// The name shown in the report.
     pub fn label(self) -> &'static str {
         match self {
+            Variant::Pgbench => "pgbench (service's SQL)",
             Variant::DirectGrpc => "direct gRPC",
             Variant::HandWritten => "hand-written axum",
             Variant::Gateway => "gateway",
+            Variant::H2loadHandWritten => "hand-written axum (h2load)",
+            Variant::H2loadGateway => "gateway (h2load)",
+        }
+    }
+
+    /// Whether the variant measures `operation` on `upstream`: pgbench has a database only
+    /// with PostgreSQL, and it and h2load only send the read (a create needs a fresh email
+    /// each time, which neither tool's fixed requests give).
+    pub fn applies(self, upstream: UpstreamKind, operation: Operation) -> bool {
+        match self {
+            Variant::Pgbench => {
+                upstream == UpstreamKind::Postgres && operation == Operation::GetUser
+            }
+            Variant::H2loadHandWritten | Variant::H2loadGateway => operation == Operation::GetUser,
+            Variant::DirectGrpc | Variant::HandWritten | Variant::Gateway => true,
+        }
+    }
+
+    /// The external tool the variant runs, if any.
+    fn tool(self) -> Option<&'static str> {
+        match self {
+            Variant::Pgbench => Some("pgbench"),
+            Variant::H2loadHandWritten | Variant::H2loadGateway => Some("h2load"),
+            Variant::DirectGrpc | Variant::HandWritten | Variant::Gateway => None,
+        }
+    }
+
+    /// The baseline of the `vs axum` ratio: the hand-written handler driven the same way.
+    fn hand_written_peer(self) -> Variant {
+        match self {
+            Variant::H2loadHandWritten | Variant::H2loadGateway => Variant::H2loadHandWritten,
+            _ => Variant::HandWritten,
+        }
+    }
+}
+
+/// How to install each external tool, for the note when one is missing.
+fn install_hint(tool: &str) -> &'static str {
+    match tool {
+        "pgbench" => "Debian/Ubuntu: `apt-get install postgresql-client` (or `postgresql-contrib`)",
+        _ => "Debian/Ubuntu: `apt-get install nghttp2-client`",
+    }
+}
+
+/// The external tools found on `PATH`.
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    /// `pgbench`, if installed.
+    pub pgbench: Option<external::Tool>,
+    /// `h2load`, if installed.
+    pub h2load: Option<external::Tool>,
+}
+
+impl Tools {
+    /// Looks for both tools.
+    pub fn find() -> Self {
+        Self {
+            pgbench: external::find("pgbench"),
+            h2load: external::find("h2load"),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&external::Tool> {
+        match name {
+            "pgbench" => self.pgbench.as_ref(),
+            _ => self.h2load.as_ref(),
         }
     }
 }
@@ -215,12 +317,58 @@ impl Stack {
         })
     }
 
-    /// The client for `variant`.
-    pub fn target(&self, variant: Variant) -> Target {
+    /// The in-process client for `variant`; `None` for the variants an external tool drives.
+    pub fn target(&self, variant: Variant) -> Option<Target> {
         match variant {
-            Variant::DirectGrpc => Target::Grpc(self.direct.clone()),
-            Variant::HandWritten => Target::Http(self.http.clone(), self.hand_written.addr),
-            Variant::Gateway => Target::Http(self.http.clone(), self.gateway.addr),
+            Variant::DirectGrpc => Some(Target::Grpc(self.direct.clone())),
+            Variant::HandWritten => Some(Target::Http(self.http.clone(), self.hand_written.addr)),
+            Variant::Gateway => Some(Target::Http(self.http.clone(), self.gateway.addr)),
+            Variant::Pgbench | Variant::H2loadHandWritten | Variant::H2loadGateway => None,
+        }
+    }
+
+    /// Sends `requests` of `operation` through `variant`, `concurrency` at a time.
+    pub async fn batch(
+        &self,
+        variant: Variant,
+        operation: Operation,
+        requests: usize,
+        concurrency: usize,
+        tools: &Tools,
+    ) -> anyhow::Result<Sample> {
+        if let Some(target) = self.target(variant) {
+            return load::run_batch(
+                &target,
+                operation,
+                Arc::clone(&self.ids),
+                requests,
+                concurrency,
+            )
+            .await;
+        }
+        let tool = variant
+            .tool()
+            .and_then(|name| tools.get(name))
+            .with_context(|| format!("{} is not installed", variant.label()))?;
+        match variant {
+            Variant::Pgbench => {
+                let url = self
+                    .upstream
+                    .database_url()
+                    .context("pgbench needs the PostgreSQL upstream")?;
+                external::pgbench(tool, url, &self.ids, requests, concurrency).await
+            }
+            Variant::H2loadHandWritten => {
+                external::h2load(
+                    tool,
+                    self.hand_written.addr,
+                    &self.ids,
+                    requests,
+                    concurrency,
+                )
+                .await
+            }
+            _ => external::h2load(tool, self.gateway.addr, &self.ids, requests, concurrency).await,
         }
     }
 
@@ -229,7 +377,8 @@ impl Stack {
     pub async fn check_equivalent(&self, operation: Operation) -> anyhow::Result<()> {
         let mut bodies = Vec::new();
         for variant in [Variant::HandWritten, Variant::Gateway] {
-            let body = load::one(&mut self.target(variant), operation, &self.ids, 0).await?;
+            let mut target = self.target(variant).context("an in-process variant")?;
+            let body = load::one(&mut target, operation, &self.ids, 0).await?;
             let mut json: serde_json::Value = serde_json::from_slice(&body)
                 .with_context(|| format!("{} answered non-JSON", variant.label()))?;
             if operation == Operation::CreateUser {
@@ -276,13 +425,15 @@ impl Stack {
     }
 }
 
-/// The measurements of one variant on one binding and upstream.
+/// The measurements of one variant on one binding, upstream and concurrency.
 #[derive(Debug, Clone)]
 pub struct Row {
     /// The upstream.
     pub upstream: UpstreamKind,
     /// The binding.
     pub operation: Operation,
+    /// Requests in flight at once.
+    pub concurrency: usize,
     /// The variant.
     pub variant: Variant,
     /// Its measurements, all rounds merged.
@@ -292,8 +443,12 @@ pub struct Row {
 /// Everything measured in one run.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// One row per upstream, binding and variant, in that order.
+    /// One row per upstream, binding, concurrency and variant, in that order.
     pub rows: Vec<Row>,
+    /// What was left out and why (a tool not installed), for the report.
+    pub notes: Vec<String>,
+    /// The external tools used, with their versions.
+    pub tools: Tools,
 }
 
 /// Progress lines go to stderr; the report is returned.
@@ -301,9 +456,28 @@ fn progress(message: &str) {
     eprintln!("bench: {message}");
 }
 
-/// Measures every variant on every binding for every configured upstream.
+/// Measures every variant on every binding for every configured upstream and concurrency.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
-    let mut report = Report::default();
+    let tools = Tools::find();
+    let mut report = Report {
+        tools: tools.clone(),
+        ..Report::default()
+    };
+    let mut variants = Vec::new();
+    for &variant in &config.variants {
+        match variant.tool() {
+            Some(tool) if tools.get(tool).is_none() => {
+                let note = format!(
+                    "{} left out: `{tool}` is not installed ({})",
+                    variant.label(),
+                    install_hint(tool)
+                );
+                progress(&note);
+                report.notes.push(note);
+            }
+            _ => variants.push(variant),
+        }
+    }
     for &kind in &config.upstreams {
         progress(&format!("starting the {} upstream", kind.name()));
         let stack = Stack::start(kind).await?;
@@ -311,7 +485,7 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
             UpstreamKind::Memory => config.requests,
             UpstreamKind::Postgres => config.postgres_requests,
         };
-        let measured = measure(&stack, kind, requests, config).await;
+        let measured = measure(&stack, kind, requests, &variants, &tools, config).await;
         let stopped = stack.stop().await;
         report.rows.extend(measured?);
         stopped?;
@@ -323,57 +497,56 @@ async fn measure(
     stack: &Stack,
     kind: UpstreamKind,
     requests: usize,
+    variants: &[Variant],
+    tools: &Tools,
     config: &BenchConfig,
 ) -> anyhow::Result<Vec<Row>> {
     let rounds = config.rounds.max(1);
     let mut rows = Vec::new();
     for operation in [Operation::GetUser, Operation::CreateUser] {
         stack.check_equivalent(operation).await?;
-        for &variant in &config.variants {
-            load::run_batch(
-                &stack.target(variant),
-                operation,
-                Arc::clone(&stack.ids),
-                config.warmup,
-                config.concurrency,
-            )
-            .await
-            .with_context(|| format!("warming up {}", variant.label()))?;
-        }
-        let variants = &config.variants;
-        let mut samples: Vec<Sample> = vec![Sample::default(); variants.len()];
-        for round in 0..rounds {
-            progress(&format!(
-                "{} {}: round {}/{rounds}",
-                kind.name(),
-                operation.label(),
-                round + 1
-            ));
-            // Split evenly; the first rounds take the remainder.
-            let batch = requests / rounds + usize::from(round < requests % rounds);
-            // Rotate the order so no variant always runs first.
-            for offset in 0..variants.len() {
-                let slot = (round + offset) % variants.len();
-                let variant = variants[slot];
-                let sample = load::run_batch(
-                    &stack.target(variant),
-                    operation,
-                    Arc::clone(&stack.ids),
-                    batch,
-                    config.concurrency,
-                )
-                .await
-                .with_context(|| format!("measuring {}", variant.label()))?;
-                samples[slot].merge(sample);
+        let variants: Vec<Variant> = variants
+            .iter()
+            .copied()
+            .filter(|v| v.applies(kind, operation))
+            .collect();
+        for &concurrency in &config.concurrencies {
+            for &variant in &variants {
+                stack
+                    .batch(variant, operation, config.warmup, concurrency, tools)
+                    .await
+                    .with_context(|| format!("warming up {}", variant.label()))?;
             }
-        }
-        for (&variant, sample) in variants.iter().zip(samples) {
-            rows.push(Row {
-                upstream: kind,
-                operation,
-                variant,
-                sample,
-            });
+            let mut samples: Vec<Sample> = vec![Sample::default(); variants.len()];
+            for round in 0..rounds {
+                progress(&format!(
+                    "{} {} at {concurrency} in flight: round {}/{rounds}",
+                    kind.name(),
+                    operation.label(),
+                    round + 1
+                ));
+                // Split evenly; the first rounds take the remainder.
+                let batch = requests / rounds + usize::from(round < requests % rounds);
+                // Rotate the order so no variant always runs first.
+                for offset in 0..variants.len() {
+                    let slot = (round + offset) % variants.len();
+                    let variant = variants[slot];
+                    let sample = stack
+                        .batch(variant, operation, batch, concurrency, tools)
+                        .await
+                        .with_context(|| format!("measuring {}", variant.label()))?;
+                    samples[slot].merge(sample);
+                }
+            }
+            for (&variant, sample) in variants.iter().zip(samples) {
+                rows.push(Row {
+                    upstream: kind,
+                    operation,
+                    concurrency,
+                    variant,
+                    sample,
+                });
+            }
         }
     }
     Ok(rows)
@@ -384,58 +557,75 @@ fn millis(duration: Duration) -> String {
 }
 
 impl Report {
-    /// Throughput of `variant` on the same upstream and binding as `row`.
+    /// The median throughput of `variant` on the same upstream, binding and concurrency as
+    /// `row`.
     fn throughput_of(&self, row: &Row, variant: Variant) -> Option<f64> {
         self.rows
             .iter()
             .find(|r| {
-                r.upstream == row.upstream && r.operation == row.operation && r.variant == variant
+                r.upstream == row.upstream
+                    && r.operation == row.operation
+                    && r.concurrency == row.concurrency
+                    && r.variant == variant
             })
-            .map(|r| r.sample.throughput())
+            .map(|r| r.sample.median_throughput())
     }
 
-    /// `variant`'s throughput over `baseline`'s, for one upstream and binding.
+    /// `variant`'s median throughput over `baseline`'s, for one upstream, binding and
+    /// concurrency.
     pub fn ratio(
         &self,
         upstream: UpstreamKind,
         operation: Operation,
+        concurrency: usize,
         variant: Variant,
         baseline: Variant,
     ) -> Option<f64> {
-        let row = self
-            .rows
-            .iter()
-            .find(|r| r.upstream == upstream && r.operation == operation && r.variant == variant)?;
-        Some(row.sample.throughput() / self.throughput_of(row, baseline)?)
+        let row = self.rows.iter().find(|r| {
+            r.upstream == upstream
+                && r.operation == operation
+                && r.concurrency == concurrency
+                && r.variant == variant
+        })?;
+        Some(row.sample.median_throughput() / self.throughput_of(row, baseline)?)
     }
 
-    /// The report as a Markdown table: req/s, p50, p99, and throughput ratios against direct
-    /// gRPC and the hand-written handler.
+    /// The report as a Markdown table: median req/s over the rounds, p50, p99 (all rounds),
+    /// and throughput ratios against the database (pgbench), direct gRPC and the hand-written
+    /// handler (driven the same way: in-process or h2load).
     pub fn table(&self) -> String {
         let mut out = String::from(
-            "| upstream | binding | variant | requests | req/s | p50 | p99 | vs gRPC | vs axum |\n\
-             |---|---|---|---:|---:|---:|---:|---:|---:|\n",
+            "| upstream | binding | in flight | variant | requests | req/s | p50 | p99 | vs DB | vs gRPC | vs axum |\n\
+             |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for row in &self.rows {
-            let ratio = |baseline| {
+            let ratio = |baseline: Variant| {
+                if baseline == row.variant {
+                    return "-".to_owned();
+                }
                 self.throughput_of(row, baseline)
                     .map_or("-".to_owned(), |base| {
-                        format!("{:.2}", row.sample.throughput() / base)
+                        format!("{:.2}", row.sample.median_throughput() / base)
                     })
             };
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | {} | {:.0} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
                 row.upstream.name(),
                 row.operation.label(),
+                row.concurrency,
                 row.variant.label(),
                 row.sample.latencies.len(),
-                row.sample.throughput(),
+                row.sample.median_throughput(),
                 millis(row.sample.quantile(0.50)),
                 millis(row.sample.quantile(0.99)),
+                ratio(Variant::Pgbench),
                 ratio(Variant::DirectGrpc),
-                ratio(Variant::HandWritten),
+                ratio(row.variant.hand_written_peer()),
             );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "\nNote: {note}.");
         }
         out
     }

@@ -120,6 +120,8 @@ pub struct Sample {
     pub elapsed: Duration,
     /// Latency of each request.
     pub latencies: Vec<Duration>,
+    /// The throughput of each batch merged in (requests per second), for the median.
+    pub rounds: Vec<f64>,
 }
 
 impl Sample {
@@ -127,6 +129,24 @@ impl Sample {
     pub fn merge(&mut self, other: Sample) {
         self.elapsed += other.elapsed;
         self.latencies.extend(other.latencies);
+        self.rounds.extend(other.rounds);
+    }
+
+    /// The median of the batches' throughputs: what the report shows, since one round slowed
+    /// by a neighbour moves it less than the overall mean. The overall throughput when no
+    /// batch recorded its own.
+    pub fn median_throughput(&self) -> f64 {
+        let mut rounds = self.rounds.clone();
+        if rounds.is_empty() {
+            return self.throughput();
+        }
+        rounds.sort_unstable_by(f64::total_cmp);
+        let middle = rounds.len() / 2;
+        if rounds.len() % 2 == 1 {
+            rounds[middle]
+        } else {
+            (rounds[middle - 1] + rounds[middle]) / 2.0
+        }
     }
 
     /// Requests per second over the measured batches.
@@ -186,5 +206,6 @@ pub async fn run_batch(
             .extend(worker.await.context("load worker panicked")??);
     }
     sample.elapsed = started.elapsed();
+    sample.rounds = vec![sample.throughput()];
     Ok(sample)
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use proto::users::v1::user_service_server::{UserService, UserServiceServer};
 use proto::users::v1::{
-    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, User,
+    CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, ListUsersRequest,
+    ListUsersResponse, User,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -94,6 +95,53 @@ impl UserService for MemoryUsers {
             .ok_or_else(|| Status::not_found(format!("user {id} not found")))?;
         Ok(Response::new(GetUserResponse { user: Some(user) }))
     }
+
+    /// Not measured; answered like the real service (by id, keyset pages as the token) so the
+    /// implementation is complete.
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        let ListUsersRequest {
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let after: i64 = if page_token.is_empty() {
+            0
+        } else {
+            page_token
+                .parse()
+                .map_err(|_| Status::invalid_argument("page_token: not a token of this list"))?
+        };
+        let size = match page_size {
+            0 => 50,
+            n => usize::try_from(n.clamp(1, 100)).unwrap_or(100),
+        };
+        let store = self
+            .users
+            .lock()
+            .map_err(|_| Status::internal("store poisoned"))?;
+        let mut users: Vec<User> = store
+            .by_id
+            .values()
+            .filter(|user| user.id > after)
+            .cloned()
+            .collect();
+        users.sort_unstable_by_key(|user| user.id);
+        let next_page_token = if users.len() > size {
+            users.truncate(size);
+            users
+                .last()
+                .map(|user| user.id.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListUsersResponse {
+            users,
+            next_page_token,
+        }))
+    }
 }
 
 /// A running upstream: its address, and what keeps it (and its database) alive.
@@ -166,6 +214,12 @@ impl Upstream {
                 })
             }
         }
+    }
+
+    /// The URL of the PostgreSQL database the service runs on (`None` in memory), for
+    /// pgbench.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(test_support::TestDatabase::url)
     }
 
     /// Stops the server, waits for it, then drops the database.

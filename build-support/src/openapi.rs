@@ -545,7 +545,14 @@ fn operation(
                     Required::False
                 })
                 .description(header.description.clone())
-                .schema(Some(string_schema()))
+                .schema(Some(match &header.pattern {
+                    Some(pattern) => ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(pattern.clone()))
+                        .build()
+                        .into(),
+                    None => string_schema(),
+                }))
                 .build(),
         );
     }

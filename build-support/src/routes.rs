@@ -8,8 +8,8 @@
 //! no inner attributes, so `include!` can take it.
 
 use gateway_spec::{
-    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, PathParam, PathPattern,
-    RouteSpec, Segment, Text,
+    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, HeaderSpec, PathParam,
+    PathPattern, RouteSpec, Segment, Text,
 };
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -72,6 +72,13 @@ pub fn emit(api: &Api) -> Result<String, Error> {
     if composes {
         used.push(quote!(FieldMapping));
     }
+    let declares_headers = api
+        .services
+        .iter()
+        .any(|s| s.methods.iter().any(|m| !m.headers.is_empty()));
+    if declares_headers {
+        used.push(quote!(HeaderSpec));
+    }
     used.extend([
         quote!(PathParam),
         quote!(PathPattern),
@@ -122,7 +129,7 @@ fn route(spec: &RouteSpec) -> TokenStream {
     let response_body = optional_text(spec.response_body.as_ref());
     let client_streaming = spec.client_streaming;
     let server_streaming = spec.server_streaming;
-    let headers = texts(&spec.headers);
+    let headers = header_specs(&spec.headers);
     let compose = match &spec.compose {
         Some(compose) => {
             let compose = compose_spec(compose);
@@ -225,6 +232,15 @@ fn field_mapping(mapping: &FieldMapping) -> TokenStream {
     let from = texts(&mapping.from);
     let to = texts(&mapping.to);
     quote!(FieldMapping { from: #from, to: #to })
+}
+
+fn header_specs(headers: &[HeaderSpec]) -> TokenStream {
+    let headers = headers.iter().map(|header| {
+        let name = text(&header.name);
+        let pattern = optional_text(header.pattern.as_ref());
+        quote!(HeaderSpec { name: #name, pattern: #pattern })
+    });
+    quote!(Cow::Borrowed(&[#(#headers),*]))
 }
 
 fn text(value: &Text) -> TokenStream {

@@ -5,7 +5,8 @@
 //! time.
 
 use gateway_spec::{
-    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, List, RouteSpec, Text,
+    BodySpec, ComposePart, ComposeSpec, EventStreamSpec, FieldMapping, HeaderSpec, List, RouteSpec,
+    Text,
 };
 
 use crate::model::{Api, Binding, Body, EventStream, FieldRef, Method, Part, Service};
@@ -66,7 +67,10 @@ pub fn route_spec(service: &Service, method: &Method, binding: &Binding) -> Rout
         headers: method
             .headers
             .iter()
-            .map(|header| Text::Owned(header.key()))
+            .map(|header| HeaderSpec {
+                name: Text::Owned(header.key()),
+                pattern: header.pattern.clone().map(Text::Owned),
+            })
             .collect(),
         compose: method.compose.as_ref().map(|composition| ComposeSpec {
             parts: composition.parts.iter().map(compose_part).collect(),

@@ -385,7 +385,7 @@ fn declared_headers_reach_the_model_and_the_table() {
     assert_eq!(headers[1].description, None);
     assert!(!headers[1].required);
     let table = generator.route_table().expect("a table");
-    let names: Vec<&str> = table.routes[0].headers.iter().map(|h| &**h).collect();
+    let names: Vec<&str> = table.routes[0].headers.iter().map(|h| &*h.name).collect();
     assert_eq!(names, ["idempotency-key", "x-tenant"]);
 }
 
@@ -560,4 +560,13 @@ fn event_streams_reach_the_model_and_the_table() {
         .expect("the option is in the table");
     assert_eq!(spec.id_field.as_ref(), ["inner", "seq"]);
     assert_eq!(spec.resume_field.as_ref(), ["after"]);
+}
+
+#[test]
+fn header_pattern_that_does_not_compile() {
+    header_case(
+        "header_pattern",
+        &[r#"name: "Idempotency-Key" pattern: "^[a-" "#],
+        "`(gateway.v1.header)` `Idempotency-Key`: pattern `^[a-` does not compile",
+    );
 }

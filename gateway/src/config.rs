@@ -10,6 +10,22 @@ pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default idle time after which a Server-Sent Events answer sends a `: keep-alive` comment.
 pub const DEFAULT_SSE_HEARTBEAT: Duration = Duration::from_secs(15);
+/// Default limit of requests served at once ([`GatewayConfig::max_in_flight`]). Each request
+/// may hold up to [`GatewayConfig::body_limit`] of body, so this bounds that memory (512 x the
+/// default 4 MiB = 2 GiB at worst, usually far less); by Little's law it still admits 50k
+/// requests per second at 10 ms each, more than one instance serves.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 512;
+/// The `Retry-After` (seconds) of a request shed by [`GatewayConfig::max_in_flight`]: short,
+/// since a full gateway usually frees up within milliseconds, but not zero, so that well-behaved
+/// clients back off instead of retrying in a tight loop.
+pub const SHED_RETRY_AFTER_SECS: u64 = 1;
+/// An HTTP/1.1 request refused with 413 while its body is still coming is read and discarded
+/// (nginx's "lingering close") for at most this long after the answer, so that a client that
+/// writes its whole body before reading (Python's `http.client`, many others) gets the 413
+/// instead of a reset connection. Bounded, so a client cannot hold the connection forever.
+pub const OVERSIZED_DRAIN_TIME: Duration = Duration::from_secs(5);
+/// ... and at most this many bytes of it: past this, the connection is closed unread.
+pub const OVERSIZED_DRAIN_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Field names in JSON responses (input always accepts both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +83,16 @@ pub struct GatewayConfig {
     /// messages carry no rules are unaffected. Rules the crate does not check (CEL, ...) are
     /// logged at start-up and left to the service.
     pub validate_requests: bool,
+    /// The most requests of the route table served at once; one more is answered at once with
+    /// 503 UNAVAILABLE (a `google.rpc.Status` body) and `Retry-After: 1`, never queued, so that
+    /// an overloaded gateway keeps its memory and the latency of the requests it admits bounded
+    /// and clients (or a load balancer) retry elsewhere or later. A request counts from its
+    /// arrival at the handler until its response head is ready (a stream's body is not
+    /// counted). `/healthz`, `/readyz`, `/metrics` and the documents are never limited, so
+    /// probes and scrapes keep working under overload. Shed requests are counted by
+    /// `gateway_http_requests_shed_total`. Default [`DEFAULT_MAX_IN_FLIGHT`]; `0` disables the
+    /// limit.
+    pub max_in_flight: usize,
 }
 
 impl Default for GatewayConfig {
@@ -84,6 +110,7 @@ impl Default for GatewayConfig {
             metrics: true,
             sse_heartbeat: DEFAULT_SSE_HEARTBEAT,
             validate_requests: true,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

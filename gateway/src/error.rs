@@ -54,6 +54,13 @@ pub enum GatewayError {
     /// Discovery found no healthy instance of the service.
     #[error("no healthy instance of upstream {0}")]
     NoHealthyInstance(String),
+    /// The gateway is serving as many requests as it may (`GatewayConfig::max_in_flight`):
+    /// this one is refused at once (503 with `Retry-After`) rather than queued.
+    #[error("the gateway is overloaded ({limit} requests in flight); retry later")]
+    Overloaded {
+        /// The configured limit.
+        limit: usize,
+    },
     /// The per-request deadline passed before the upstream answered.
     #[error("deadline exceeded after {0:?}")]
     DeadlineExceeded(std::time::Duration),
@@ -123,9 +130,9 @@ impl GatewayError {
             GatewayError::NotFound { .. } => Code::NotFound,
             GatewayError::MethodNotAllowed { .. } => Code::Unimplemented,
             GatewayError::PayloadTooLarge { .. } => Code::ResourceExhausted,
-            GatewayError::UpstreamUnavailable(_) | GatewayError::NoHealthyInstance(_) => {
-                Code::Unavailable
-            }
+            GatewayError::UpstreamUnavailable(_)
+            | GatewayError::NoHealthyInstance(_)
+            | GatewayError::Overloaded { .. } => Code::Unavailable,
             GatewayError::DeadlineExceeded(_) => Code::DeadlineExceeded,
             GatewayError::Upstream { status, .. } => status.code(),
             GatewayError::Part { source, .. } => source.code(),

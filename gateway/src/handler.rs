@@ -17,17 +17,19 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use prost_reflect::DynamicMessage;
 use tonic::Streaming;
 use tonic::metadata::MetadataMap;
 
 use crate::call::Call;
 use crate::compose;
+use crate::config::{OVERSIZED_DRAIN_BYTES, OVERSIZED_DRAIN_TIME};
 use crate::error::GatewayError;
 use crate::matcher::{MatchOutcome, Matcher};
 use crate::metadata::{DefaultTimeout, Forwarding, copy_metadata};
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::middleware::InFlightLimit;
 use crate::route::{CompiledRoute, RawBody};
 use crate::transcode::request::{apply_last_event_id, build_raw_request, build_request};
 use crate::transcode::response::ResponseEncoder;
@@ -56,10 +58,25 @@ pub(crate) struct Gateway {
     /// Each route's request rules (same index as `routes`), `None` for a route whose request
     /// has none or when `GatewayConfig::validate_requests` is off.
     pub validators: Vec<Option<proto_validate::MessageRules>>,
+    /// How many requests may be served at once (`GatewayConfig::max_in_flight`); `None`: any.
+    pub in_flight: Option<InFlightLimit>,
 }
 
 /// The axum handler for every path not served by a fixed route.
 pub(crate) async fn handle(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    // Held until the answer is ready; over the limit, refused before any work.
+    let _admitted = match &gateway.in_flight {
+        Some(limit) => match limit.try_admit() {
+            Some(admitted) => Some(admitted),
+            None => {
+                if let Some(metrics) = &gateway.metrics {
+                    metrics.record_shed();
+                }
+                return limit.shed_response();
+            }
+        },
+        None => None,
+    };
     let Some(metrics) = &gateway.metrics else {
         return gateway
             .serve(request, &mut None)
@@ -145,24 +162,50 @@ impl Gateway {
 
     /// The whole request body, refused with 413 before reading when the declared length is
     /// over the limit and while reading when the sent bytes are (a client may not declare it).
-    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Bytes, GatewayError> {
+    /// The rest of a refused HTTP/1.1 body is drained behind the answer ([`drain_oversized`]).
+    async fn read_body(&self, parts: &Parts, mut body: Body) -> Result<Bytes, GatewayError> {
         let too_large = GatewayError::PayloadTooLarge {
             limit: self.body_limit,
         };
-        let declared = headers
+        let declared = parts
+            .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > self.body_limit as u64) {
+            drain_oversized(parts, body);
             return Err(too_large);
         }
-        match Limited::new(body, self.body_limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large),
-            Err(e) => Err(GatewayError::BadRequest(format!(
-                "cannot read the request body: {e}"
-            ))),
+        // The first chunk is kept as it came (no copy: most bodies are one chunk); later ones
+        // are appended to a buffer.
+        let mut first = Bytes::new();
+        let mut more = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                GatewayError::BadRequest(format!("cannot read the request body: {e}"))
+            })?;
+            let Ok(data) = frame.into_data() else {
+                continue; // trailers
+            };
+            if first.len() + more.len() + data.len() > self.body_limit {
+                drain_oversized(parts, body);
+                return Err(too_large);
+            }
+            if first.is_empty() && more.is_empty() {
+                first = data;
+            } else {
+                if more.is_empty() {
+                    more.reserve(first.len() + data.len());
+                    more.extend_from_slice(&first);
+                }
+                more.extend_from_slice(&data);
+            }
         }
+        Ok(if more.is_empty() {
+            first
+        } else {
+            Bytes::from(more)
+        })
     }
 
     /// The JSON answer for a response `message` of `route` (its raw bytes when it is a
@@ -228,7 +271,13 @@ impl Gateway {
                 .serve_client_stream(route, index, metrics, &segments, &parts, body)
                 .await;
         }
-        let body = self.read_body(&parts.headers, body).await?;
+        let body = match self.read_body(&parts, body).await {
+            Ok(body) => body,
+            Err(error @ GatewayError::PayloadTooLarge { .. }) => {
+                return Ok(close_after(parts.version, error.into_response()));
+            }
+            Err(error) => return Err(error),
+        };
         let mut message = match &route.raw_request {
             Some(raw) => build_raw_request(
                 route,
@@ -247,6 +296,10 @@ impl Gateway {
 
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
+        route
+            .headers
+            .check(headers)
+            .map_err(GatewayError::Invalid)?;
         let forwarded = self.forwarding.metadata(headers, &route.headers);
         if let Some(compose) = &route.compose {
             let part_metrics = metrics.map(|m| m.parts.as_slice()).unwrap_or_default();
@@ -310,6 +363,10 @@ impl Gateway {
     ) -> Result<Response, GatewayError> {
         let headers = &parts.headers;
         let deadline = self.timeout.deadline(headers);
+        route
+            .headers
+            .check(headers)
+            .map_err(GatewayError::Invalid)?;
         let forwarded = self.forwarding.metadata(headers, &route.headers);
         let reader = MessageReader::new(headers, body, self.body_limit);
         // One message in flight: the next is read from the client only once the upstream took
@@ -442,6 +499,55 @@ async fn feed(
             return Ok(());
         }
     }
+}
+
+/// Reads and discards the rest of a request body refused with 413, in a task of its own, for
+/// at most [`OVERSIZED_DRAIN_TIME`] and [`OVERSIZED_DRAIN_BYTES`] (nginx's lingering close).
+///
+/// Why: the answer is sent at once, but an HTTP/1.1 client that writes its whole body before
+/// reading (Python's `http.client`, `requests`, many others) only reads it after writing; if
+/// hyper closed the connection with the body unread (what it does when the body is dropped),
+/// the kernel would answer the unread bytes with a reset and the client would see
+/// `ECONNRESET`/`EPIPE` instead of the 413. While this task holds the body, hyper keeps
+/// reading the connection for it; the answer carries `Connection: close`, so the connection
+/// ends once the body did (or the caps were reached, when it is closed unread after all).
+///
+/// Not for HTTP/2 (a stream is reset on its own, `RST_STREAM(NO_ERROR)`, the connection stays
+/// usable) nor for `Expect: 100-continue` (reading would make hyper send `100 Continue` and
+/// invite the very body that is refused; such a client waits for the answer before sending).
+fn drain_oversized(parts: &Parts, mut body: Body) {
+    let expects_continue = parts
+        .headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if parts.version >= http::Version::HTTP_2 || expects_continue {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut drained: u64 = 0;
+        let draining = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    drained += data.len() as u64;
+                    if drained > OVERSIZED_DRAIN_BYTES {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(OVERSIZED_DRAIN_TIME, draining).await;
+    });
+}
+
+/// `response` with `Connection: close` on HTTP/1.x: the connection ends after it (used for the
+/// 413 whose body is being drained, as nginx does).
+fn close_after(version: http::Version, mut response: Response) -> Response {
+    if version < http::Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Takes the error a client stream's reader left, if any.

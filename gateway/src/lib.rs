@@ -145,6 +145,7 @@ pub fn app(
             config.sse_heartbeat
         },
         validators,
+        in_flight: middleware::InFlightLimit::new(config.max_in_flight),
     });
 
     let health = Router::new()

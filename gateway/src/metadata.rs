@@ -145,6 +145,8 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 pub(crate) struct Forwarding {
     /// The headers, as metadata keys (validated once, at start-up).
     extra: Box<[(HeaderName, AsciiMetadataKey)]>,
+    /// The declared headers' patterns (`HeaderSpec::pattern`): a sent value must match.
+    patterns: Box<[(HeaderName, regex::Regex)]>,
 }
 
 impl Forwarding {
@@ -167,20 +169,54 @@ impl Forwarding {
         }
         Ok(Self {
             extra: extra.into_boxed_slice(),
+            patterns: Box::default(),
         })
     }
 
     /// The headers of a route's table entry (`RouteSpec::headers`, lower-case names), checked as
     /// [`Forwarding::new`] checks configured ones; the error names the header.
-    pub(crate) fn declared(names: &[crate::spec::Text]) -> Result<Self, String> {
-        let headers = names
-            .iter()
-            .map(|name| {
-                HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("header `{name}` is not a valid HTTP header name"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::new(&headers)
+    pub(crate) fn declared(declared: &[crate::spec::HeaderSpec]) -> Result<Self, String> {
+        let mut headers = Vec::with_capacity(declared.len());
+        let mut patterns = Vec::new();
+        for spec in declared {
+            let name = &spec.name;
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("header `{name}` is not a valid HTTP header name"))?;
+            if let Some(pattern) = &spec.pattern {
+                let regex = regex::Regex::new(pattern)
+                    .map_err(|e| format!("header `{name}`: pattern `{pattern}`: {e}"))?;
+                patterns.push((header.clone(), regex));
+            }
+            headers.push(header);
+        }
+        Ok(Self {
+            patterns: patterns.into_boxed_slice(),
+            ..Self::new(&headers)?
+        })
+    }
+
+    /// Checks the declared headers' values against their patterns: each one sent that does not
+    /// match (or is not text) is a violation naming the header, as a broken `buf.validate` rule
+    /// names its field, so the answer is a 400 with a `google.rpc.BadRequest` before any call.
+    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), proto_validate::Violations> {
+        let mut violations = Vec::new();
+        for (name, pattern) in &self.patterns {
+            for value in headers.get_all(name) {
+                let matches = value.to_str().is_ok_and(|text| pattern.is_match(text));
+                if !matches {
+                    violations.push(proto_validate::Violation {
+                        field: canonical_header_name(name.as_str()),
+                        rule: "header.pattern".to_owned(),
+                        message: format!("does not match regex pattern `{}`", pattern.as_str()),
+                    });
+                }
+            }
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(proto_validate::Violations(violations))
+        }
     }
 
     /// The metadata every upstream call of a request with `headers` to a route declaring
@@ -292,8 +328,46 @@ pub(crate) fn copy_metadata(metadata: &MetadataMap, headers: &mut HeaderMap) {
     }
 }
 
+/// `idempotency-key` as clients write it, `Idempotency-Key`: the name a violation reports.
+fn canonical_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 #[cfg(test)]
 mod tests {
+    fn spec(name: &'static str, pattern: Option<&'static str>) -> crate::spec::HeaderSpec {
+        crate::spec::HeaderSpec {
+            name: name.into(),
+            pattern: pattern.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn declared_patterns_check_sent_values_only() {
+        let route =
+            Forwarding::declared(&[spec("idempotency-key", Some("^[!-~]{1,5}$"))]).expect("valid");
+        let mut headers = HeaderMap::new();
+        assert!(route.check(&headers).is_ok(), "not sent: nothing to check");
+        headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        assert!(route.check(&headers).is_ok());
+        headers.insert("idempotency-key", HeaderValue::from_static("too long"));
+        let violations = route.check(&headers).expect_err("space and length");
+        assert_eq!(violations.0.len(), 1);
+        assert_eq!(violations.0[0].field, "Idempotency-Key");
+        assert_eq!(violations.0[0].rule, "header.pattern");
+        let err = Forwarding::declared(&[spec("x-a", Some("("))]).expect_err("bad pattern");
+        assert!(err.contains("x-a"), "{err}");
+    }
+
     use super::*;
 
     #[test]
@@ -446,7 +520,7 @@ mod tests {
 
     #[test]
     fn declared_headers_are_forwarded_once() {
-        let route = Forwarding::declared(&["idempotency-key".into(), "x-tenant".into()])
+        let route = Forwarding::declared(&[spec("idempotency-key", None), spec("x-tenant", None)])
             .expect("valid names");
         let configured =
             Forwarding::new(&[HeaderName::from_static("x-tenant")]).expect("valid names");
@@ -465,7 +539,7 @@ mod tests {
         assert_eq!(tenants, ["acme"]);
         // A route's names are checked like configured ones.
         for bad in ["grpc-timeout", "trace-bin", "not a header"] {
-            let err = Forwarding::declared(&[bad.into()]).expect_err(bad);
+            let err = Forwarding::declared(&[spec(bad, None)]).expect_err(bad);
             assert!(err.contains(bad), "{err}");
         }
     }

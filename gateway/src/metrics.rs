@@ -12,6 +12,9 @@
 //!   (a composite route's parts each count), retries on another instance included in one call.
 //! - `gateway_upstream_instances{upstream}`: the instances discovery balances over now, per
 //!   watched (Consul) name, read at scrape time.
+//! - `gateway_http_requests_shed_total`: requests refused with 503 because
+//!   [`crate::GatewayConfig::max_in_flight`] were in flight already (not matched against the
+//!   table, so not in `gateway_http_requests_total`).
 //!
 //! Why `prometheus-client` (the Prometheus project's Rust client) rather than `metrics` +
 //! `metrics-exporter-prometheus`: its registries are plain values, so several gateways and
@@ -221,6 +224,7 @@ pub(crate) struct RouteMetrics {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     registry: Arc<Registry>,
+    shed: Counter,
     routes: Vec<RouteMetrics>,
     unmatched: [HttpSeries; KNOWN_METHODS.len() + 1],
 }
@@ -250,6 +254,12 @@ impl Metrics {
             "gateway_upstream_request_duration_seconds",
             "Upstream gRPC call latency, by service and method",
             families.upstream_duration.clone(),
+        );
+        let shed = Counter::default();
+        registry.register(
+            "gateway_http_requests_shed",
+            "Requests refused with 503 at once because the in-flight limit was reached",
+            shed.clone(),
         );
         registry.register_collector(Box::new(InstancesCollector(upstreams.clone())));
 
@@ -283,6 +293,7 @@ impl Metrics {
         });
         Self {
             registry: Arc::new(registry),
+            shed,
             routes,
             unmatched,
         }
@@ -309,6 +320,11 @@ impl Metrics {
             }
         };
         series.record(status, elapsed);
+    }
+
+    /// Counts one request shed by the in-flight limit.
+    pub(crate) fn record_shed(&self) {
+        self.shed.inc();
     }
 
     /// The registry, for the `/metrics` handler.

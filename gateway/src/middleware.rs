@@ -1,8 +1,9 @@
-//! Cross-cutting layers: request ids, the request span (W3C trace context), access log, CORS.
+//! Cross-cutting layers: request ids, the request span (W3C trace context), access log, CORS,
+//! and the in-flight limit of the route table's requests.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use std::future::Future;
@@ -212,6 +213,82 @@ where
     }
 }
 
+/// The in-flight limit of the route table's requests ([`crate::GatewayConfig::max_in_flight`]):
+/// admission is one atomic increment, and a request over the limit is refused at once with a
+/// ready-made 503 instead of waiting, because a queue in front of a saturated upstream only
+/// adds latency to every request behind it and memory for each (load shedding, as Envoy's and
+/// Finagle's admission control do). An atomic counter rather than a semaphore: nothing ever
+/// waits for a slot, so a plain counter is all that is needed.
+#[derive(Debug)]
+pub(crate) struct InFlightLimit {
+    limit: usize,
+    current: AtomicUsize,
+    /// The shed answer's `google.rpc.Status` body, rendered once: shedding must cost less
+    /// than serving, and an overloaded gateway sheds many.
+    body: bytes::Bytes,
+}
+
+impl InFlightLimit {
+    /// A limit of `limit` requests at once; `None` for 0 (no limit).
+    pub(crate) fn new(limit: usize) -> Option<Self> {
+        if limit == 0 {
+            return None;
+        }
+        let error = GatewayError::Overloaded { limit };
+        let message = error.client_message();
+        let body = serde_json::to_vec(&crate::error::status_body(error.code(), &message, &[]))
+            .unwrap_or_else(|_| br#"{"code":14,"message":"overloaded","details":[]}"#.to_vec());
+        Some(Self {
+            limit,
+            current: AtomicUsize::new(0),
+            body: body.into(),
+        })
+    }
+
+    /// Admits one request, which holds its slot until the guard is dropped; `None` when
+    /// `limit` requests are in flight already.
+    pub(crate) fn try_admit(&self) -> Option<Admitted<'_>> {
+        let admitted = self
+            .current
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then(|| n + 1)
+            })
+            .is_ok();
+        // `then`, not `then_some`: a guard built and dropped for a refused request would
+        // give back a slot it never took.
+        admitted.then(|| Admitted(&self.current))
+    }
+
+    /// The answer to a request over the limit: 503 UNAVAILABLE with `Retry-After`, rendered
+    /// like every other gateway error ([`GatewayError::Overloaded`]) but not logged one by one
+    /// (`gateway_http_requests_shed_total` counts them).
+    pub(crate) fn shed_response(&self) -> axum::response::Response {
+        let mut response = axum::response::Response::new(axum::body::Body::from(self.body.clone()));
+        *response.status_mut() = GatewayError::Overloaded { limit: self.limit }.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(crate::config::SHED_RETRY_AFTER_SECS),
+        );
+        response
+    }
+}
+
+/// An admitted request's slot in an [`InFlightLimit`], given back when dropped (answered, or
+/// abandoned by a client that went away).
+#[derive(Debug)]
+pub(crate) struct Admitted<'a>(&'a AtomicUsize);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A CORS layer for `origins` (`*` allows any); `None` when the list is empty.
 pub(crate) fn cors(origins: &[String]) -> Result<Option<CorsLayer>, GatewayError> {
     if origins.is_empty() {
@@ -347,6 +424,27 @@ mod tests {
             started.starts_with("00-") && started.ends_with("-01"),
             "{started}"
         );
+    }
+
+    #[test]
+    fn in_flight_limit_admits_up_to_the_limit_and_frees_slots_on_drop() {
+        assert!(InFlightLimit::new(0).is_none(), "0 disables the limit");
+        let limit = InFlightLimit::new(2).expect("a limit");
+        let first = limit.try_admit().expect("first admitted");
+        let second = limit.try_admit().expect("second admitted");
+        assert!(limit.try_admit().is_none(), "third refused");
+        drop(first);
+        let third = limit.try_admit().expect("a freed slot is taken again");
+        assert!(limit.try_admit().is_none());
+        drop((second, third));
+        assert_eq!(limit.current.load(Ordering::SeqCst), 0);
+
+        let response = limit.shed_response();
+        assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        let body: serde_json::Value = serde_json::from_slice(&limit.body).expect("JSON");
+        assert_eq!(body["code"], 14, "{body}");
+        assert_eq!(body["details"], serde_json::json!([]), "{body}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use crate::{cargo, run_checked};
 
 /// Format, lints (warnings are errors), generated files fresh, the ops files (alert rules,
-/// Prometheus config, Grafana dashboard), every test in the workspace, the
+/// Prometheus config, Grafana dashboard), every test in the workspace, a smoke run of
+/// `cargo xtask bench` (about a minute), the
 /// googleapis corpus (`cargo xtask corpus`), then the end-to-end checks of `cargo xtask e2e`.
 ///
 /// Tests need a PostgreSQL server: `TEST_DATABASE_URL` if set, otherwise `test-support` starts a
@@ -23,6 +24,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     validate_openapi()?;
     check_ops()?;
     run_checked(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    // Every benchmark path runs (dev profile, a few requests; prints ratios, asserts no speed).
+    crate::bench::run(&["--smoke".to_owned()])?;
     // The generator on every annotated directory of googleapis (pinned), every document
     // validated: about a minute and a half on two cores.
     crate::corpus::run(&[])?;

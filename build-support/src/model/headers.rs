@@ -78,8 +78,17 @@ impl Context {
                     .get_field_by_name("required")
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false),
+                pattern: Some(text("pattern")).filter(|p| !p.is_empty()),
             };
             check_name(&header.name)?;
+            if let Some(pattern) = &header.pattern
+                && let Err(err) = regex::Regex::new(pattern)
+            {
+                return Err(format!(
+                    "`({HEADER})` `{}`: pattern `{pattern}` does not compile: {err}",
+                    header.name
+                ));
+            }
             if headers
                 .iter()
                 .any(|known| known.name.eq_ignore_ascii_case(&header.name))

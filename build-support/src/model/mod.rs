@@ -175,6 +175,8 @@ pub struct HeaderParam {
     pub description: Option<String>,
     /// Clients are expected to send it (documentation only; the gateway does not enforce it).
     pub required: bool,
+    /// A regular expression a sent value must match (checked by the gateway), if declared.
+    pub pattern: Option<String>,
 }
 
 impl HeaderParam {

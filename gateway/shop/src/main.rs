@@ -81,6 +81,12 @@ struct Args {
         action = clap::ArgAction::Set
     )]
     validate_requests: bool,
+    /// Most requests served at once; one more is answered at once with 503 and
+    /// `Retry-After: 1` instead of waiting (load shedding; `/healthz`, `/readyz` and
+    /// `/metrics` are never limited). Each request may hold up to `--body-limit` of body, so
+    /// this also bounds that memory. `0`: no limit.
+    #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = gateway::config::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -129,6 +135,7 @@ async fn run(args: Args) -> Result<(), String> {
         metrics: !args.no_metrics,
         sse_heartbeat: args.sse_heartbeat,
         validate_requests: args.validate_requests,
+        max_in_flight: args.max_in_flight,
     };
     let app = shop_gateway::app(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -113,7 +113,7 @@ fn a_reserved_forward_header_exits_non_zero_naming_it() {
 #[test]
 fn idempotency_key_is_declared_on_the_purchase_and_refund_routes_only() {
     for route in shop_gateway::routes::ROUTES {
-        let declared: Vec<&str> = route.headers.iter().map(|h| &**h).collect();
+        let declared: Vec<&str> = route.headers.iter().map(|h| &*h.name).collect();
         let expected: &[&str] = match &*route.operation_id {
             "PurchaseService_CreatePurchase" | "PurchaseService_RefundPurchase" => {
                 &["idempotency-key"]

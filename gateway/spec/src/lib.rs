@@ -62,7 +62,7 @@ pub struct RouteSpec {
     /// (`idempotency-key`): forwarded upstream as gRPC metadata of the same name, on this route
     /// only, besides the headers every route forwards. Validated by the generator (valid
     /// metadata keys, no transport or reserved header) and again by the runtime at start-up.
-    pub headers: List<Text>,
+    pub headers: List<HeaderSpec>,
     /// `Some` for a composite method (`gateway.v1.compose`): the gateway answers it itself by
     /// calling the parts' RPCs concurrently; `grpc_service` then names a gateway-implemented
     /// service that has no upstream. `None` for every ordinary route.
@@ -72,6 +72,17 @@ pub struct RouteSpec {
     /// `Last-Event-ID` header sets. `None` (always for other methods): events are numbered 1, 2,
     /// ... in each response and `Last-Event-ID` is ignored.
     pub event_stream: Option<EventStreamSpec>,
+}
+
+/// A request header a method declares (`gateway.v1.header`), validated by the generator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HeaderSpec {
+    /// The lower-case name (`idempotency-key`): the HTTP header matched and the gRPC metadata
+    /// key it is forwarded as.
+    pub name: Text,
+    /// A regular expression a sent value must match, checked by the runtime before the call
+    /// (the generator checked that it compiles); `None` for any value.
+    pub pattern: Option<Text>,
 }
 
 /// A server-streaming method's Server-Sent Events options, validated by the generator (see

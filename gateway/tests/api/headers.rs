@@ -134,6 +134,37 @@ async fn declared_headers_are_forwarded_on_their_route_only() {
 }
 
 #[tokio::test]
+async fn a_declared_header_breaking_its_pattern_is_400_naming_it_before_any_call() {
+    let app = spawn_app().await;
+    // `idempotency-key` is declared with `^[!-~]{1,200}$` on the archive route.
+    let response = app
+        .send(
+            "POST",
+            "/v1/things/7:archive",
+            &[("Idempotency-Key", "two words")],
+            Some("{}"),
+        )
+        .await;
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    let body = response.json();
+    assert_eq!(body["code"], 3, "{body}");
+    let violation = &body["details"][0]["fieldViolations"][0];
+    assert_eq!(violation["field"], "Idempotency-Key", "{body}");
+    assert_eq!(violation["reason"], "header.pattern", "{body}");
+    assert!(
+        response
+            .header("grpc-metadata-seen-idempotency-key")
+            .is_none(),
+        "nothing went upstream"
+    );
+    // Not sent at all: nothing to check (the header is optional).
+    let response = app
+        .send("POST", "/v1/things/7:archive", &[], Some("{}"))
+        .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+}
+
+#[tokio::test]
 async fn a_reserved_forwarded_header_is_a_startup_error() {
     let config = gateway::GatewayConfig {
         forwarded_headers: vec![http::HeaderName::from_static("grpc-timeout")],

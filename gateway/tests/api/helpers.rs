@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use gateway::spec::{BodySpec, List, PathParam, PathPattern, RouteSpec, Segment, Text};
+use gateway::spec::{BodySpec, HeaderSpec, List, PathParam, PathPattern, RouteSpec, Segment, Text};
 use gateway::{GatewayConfig, UpstreamSpec, Upstreams};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -136,7 +136,16 @@ pub static ROUTES: &[RouteSpec] = &[
         path_params: B(&[one(B(&[B("id")]), 2)]),
         body: BodySpec::Whole,
         // Declared (`gateway.v1.header`): forwarded on this route only.
-        headers: B(&[B("idempotency-key"), B("x-archive-reason")]),
+        headers: B(&[
+            HeaderSpec {
+                name: B("idempotency-key"),
+                pattern: Some(B("^[!-~]{1,200}$")),
+            },
+            HeaderSpec {
+                name: B("x-archive-reason"),
+                pattern: None,
+            },
+        ]),
         ..ECHO
     },
     RouteSpec {

@@ -6,6 +6,7 @@ mod docs;
 mod errors;
 mod headers;
 mod helpers;
+mod overload;
 mod sse;
 mod startup;
 mod streams;

@@ -2,7 +2,9 @@
 
 use std::borrow::Cow::Borrowed as B;
 
-use gateway::spec::{BodySpec, EventStreamSpec, PathParam, PathPattern, RouteSpec, Segment};
+use gateway::spec::{
+    BodySpec, EventStreamSpec, HeaderSpec, PathParam, PathPattern, RouteSpec, Segment,
+};
 use gateway::{GatewayConfig, GatewayError};
 
 use crate::helpers::pool;
@@ -109,13 +111,19 @@ static MULTI_BEFORE_VARIABLE: &[RouteSpec] = &[RouteSpec {
 
 /// A declared header the transport owns.
 static RESERVED_HEADER: &[RouteSpec] = &[RouteSpec {
-    headers: B(&[B("grpc-timeout")]),
+    headers: B(&[HeaderSpec {
+        name: B("grpc-timeout"),
+        pattern: None,
+    }]),
     ..GOOD
 }];
 
 /// A declared header that is no header name.
 static INVALID_HEADER: &[RouteSpec] = &[RouteSpec {
-    headers: B(&[B("not a header")]),
+    headers: B(&[HeaderSpec {
+        name: B("not a header"),
+        pattern: None,
+    }]),
     ..GOOD
 }];
 
