@@ -271,7 +271,10 @@ export interface components {
         };
         /** @description The product to create. */
         "products.v1.CreateProductRequest": {
-            /** @description Display name: 1 to 200 characters, not only spaces (surrounding spaces are trimmed). */
+            /**
+             * @description Display name: 1 to 200 characters, not only spaces, no NUL character (surrounding spaces
+             *     are trimmed).
+             */
             name: string;
             /**
              * Format: double
@@ -450,7 +453,10 @@ export interface components {
         };
         /** @description The user to create. */
         "users.v1.CreateUserRequest": {
-            /** @description Display name: 1 to 200 characters, not only spaces (surrounding spaces are trimmed). */
+            /**
+             * @description Display name: 1 to 200 characters, not only spaces, no NUL character (surrounding spaces
+             *     are trimmed).
+             */
             name: string;
             /**
              * Format: email

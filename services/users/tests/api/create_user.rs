@@ -49,6 +49,8 @@ async fn invalid_fields_are_invalid_argument_naming_the_field() {
     let cases = [
         (request("", "john@example.com"), "name"),
         (request("   ", "john@example.com"), "name"),
+        // PostgreSQL text cannot hold NUL: refused by the rule, never a database error.
+        (request("Jo\0hn", "john@example.com"), "name"),
         (request(&"x".repeat(201), "john@example.com"), "name"),
         (request("John", ""), "email"),
         (request("John", "not-an-email"), "email"),
