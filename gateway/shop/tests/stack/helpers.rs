@@ -220,9 +220,9 @@ impl Stack {
     }
 
     /// Sends one JSON request over a fresh connection and reads the answer even if writing the
-    /// body failed: the gateway answers a body over its limit from the declared length and
-    /// closes without reading it, which an HTTP client still writing the body reports as a
-    /// broken pipe instead of the answer.
+    /// body failed: the gateway answers a body over its limit from the declared length at once
+    /// (then drains the rest for a bounded time before closing), so a client may still be
+    /// writing when the answer comes.
     pub async fn send_in_one_write(&self, method: &str, path: &str, body: &str) -> TestResponse {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let request = format!(
