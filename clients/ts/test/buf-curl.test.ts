@@ -40,11 +40,15 @@ describe("buf curl through server reflection", () => {
   }
 
   const services = [
-    { env: "USERS_GRPC_URL", service: "users.v1.UserService", methods: ["CreateUser", "GetUser"] },
+    {
+      env: "USERS_GRPC_URL",
+      service: "users.v1.UserService",
+      methods: ["CreateUser", "GetUser", "ListUsers"],
+    },
     {
       env: "PRODUCTS_GRPC_URL",
       service: "products.v1.ProductService",
-      methods: ["CreateProduct", "GetProduct"],
+      methods: ["CreateProduct", "GetProduct", "ListProducts"],
     },
     {
       env: "PURCHASES_GRPC_URL",
