@@ -8,6 +8,10 @@ use crate::upstream::Upstreams;
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// Default per-request deadline.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default deadline of a server-streaming call: an hour. A live feed (a purchase being
+/// watched) is meant to stay open; the request deadline would cut it every few seconds.
+pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// Default idle time after which a Server-Sent Events answer sends a `: keep-alive` comment.
 pub const DEFAULT_SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 /// Default limit of requests served at once ([`GatewayConfig::max_in_flight`]). Each request
@@ -46,6 +50,11 @@ pub struct GatewayConfig {
     pub body_limit: usize,
     /// Per-request deadline; a smaller client `Grpc-Timeout` wins. Exceeded: 504.
     pub timeout: Duration,
+    /// The deadline of a server-streaming (or bidirectional) call instead of `timeout`: a stream
+    /// is a feed that may stay open long, and ends with a `DEADLINE_EXCEEDED` error event (SSE)
+    /// or line (NDJSON) when this passes; a client's smaller `Grpc-Timeout` still wins. Default
+    /// one hour; an `EventSource` reconnects with `Last-Event-ID` afterwards.
+    pub stream_timeout: Duration,
     /// Origins allowed by CORS (`*` for any); empty disables CORS.
     pub cors_origins: Vec<String>,
     /// Field names in responses.
@@ -101,6 +110,7 @@ impl Default for GatewayConfig {
             upstreams: Upstreams::new(),
             body_limit: DEFAULT_BODY_LIMIT,
             timeout: DEFAULT_TIMEOUT,
+            stream_timeout: DEFAULT_STREAM_TIMEOUT,
             cors_origins: Vec::new(),
             json_names: JsonNames::Proto,
             emit_unpopulated: true,
@@ -115,7 +125,7 @@ impl Default for GatewayConfig {
     }
 }
 
-/// Parses a duration flag: `500ms`, `10s`, `2m`, or a bare number of seconds.
+/// Parses a duration flag: `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let (number, unit) = value
@@ -128,6 +138,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(n)),
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(60 * 60))),
         _ => Err(format!(
             "`{value}` is not a duration such as 500ms, 10s or 2m"
         )),
@@ -167,8 +178,9 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("5d").is_err());
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub(crate) struct Gateway {
     pub body_limit: usize,
     /// The configured deadline, its `grpc-timeout` value precomputed.
     pub timeout: DefaultTimeout,
+    /// The deadline of server-streaming calls (`GatewayConfig::stream_timeout`).
+    pub stream_timeout: DefaultTimeout,
     /// Which request headers go upstream as metadata.
     pub forwarding: Forwarding,
     /// The metrics each request records into; `None` when they are off.
@@ -208,6 +210,16 @@ impl Gateway {
         })
     }
 
+    /// The deadline a call of `route` gets: the stream deadline for a server stream (a feed
+    /// that may stay open), the request deadline otherwise.
+    fn deadline_of(&self, route: &CompiledRoute) -> &DefaultTimeout {
+        if route.spec.server_streaming {
+            &self.stream_timeout
+        } else {
+            &self.timeout
+        }
+    }
+
     /// The JSON answer for a response `message` of `route` (its raw bytes when it is a
     /// `google.api.HttpBody`).
     fn json_response(
@@ -295,7 +307,7 @@ impl Gateway {
         self.validate(index, &message)?;
 
         let headers = &parts.headers;
-        let deadline = self.timeout.deadline(headers);
+        let deadline = self.deadline_of(route).deadline(headers);
         route
             .headers
             .check(headers)
@@ -362,7 +374,7 @@ impl Gateway {
         body: Body,
     ) -> Result<Response, GatewayError> {
         let headers = &parts.headers;
-        let deadline = self.timeout.deadline(headers);
+        let deadline = self.deadline_of(route).deadline(headers);
         route
             .headers
             .check(headers)

@@ -136,6 +136,7 @@ pub fn app(
         ),
         body_limit: config.body_limit,
         timeout: metadata::DefaultTimeout::new(config.timeout),
+        stream_timeout: metadata::DefaultTimeout::new(config.stream_timeout),
         forwarding: metadata::Forwarding::new(&config.forwarded_headers)
             .map_err(GatewayError::Config)?,
         metrics,

@@ -39,6 +39,11 @@ struct Args {
     /// Per-request deadline (`500ms`, `10s`, `2m`); a smaller client `Grpc-Timeout` wins.
     #[arg(long, env = "GATEWAY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Deadline of a server stream (NDJSON or Server-Sent Events, e.g. a watched purchase)
+    /// instead of `--timeout`: a feed stays open this long (`30m`, `1h`); a smaller client
+    /// `Grpc-Timeout` wins.
+    #[arg(long, env = "GATEWAY_STREAM_TIMEOUT", default_value = "1h", value_parser = parse_duration)]
+    stream_timeout: Duration,
     /// Origin allowed by CORS (repeatable; `*` for any). None: CORS disabled.
     #[arg(
         long = "cors-origin",
@@ -123,6 +128,7 @@ async fn run(args: Args) -> Result<(), String> {
         upstreams,
         body_limit: args.body_limit,
         timeout: args.timeout,
+        stream_timeout: args.stream_timeout,
         cors_origins: args.cors_origins,
         json_names: match args.json_names {
             Names::Proto => JsonNames::Proto,

@@ -254,6 +254,43 @@ async fn heartbeats_fill_the_idle_time() {
 }
 
 #[tokio::test]
+async fn streams_live_by_the_stream_deadline_not_the_request_deadline() {
+    // Three events 150 ms apart outlast a 200 ms request deadline.
+    let stream = [
+        SSE,
+        ("grpc-metadata-echo-stream-count", "3"),
+        ("grpc-metadata-echo-stream-interval-ms", "150"),
+    ];
+    let app = spawn_golden_with(|config| {
+        config.timeout = Duration::from_millis(200);
+        config.stream_timeout = Duration::from_secs(10);
+    })
+    .await;
+    let response = app.send("GET", "/v1/echo/w:watch", &stream, None).await;
+    let body = text(&response);
+    assert_eq!(events(&body).len(), 3, "{body:?}");
+    assert!(!body.contains("event: error"), "{body:?}");
+
+    // The upstream is told the stream deadline (10 s), not the request's (200 ms).
+    let told = response
+        .header("grpc-metadata-seen-grpc-timeout")
+        .expect("the upstream saw a grpc-timeout");
+    let (digits, unit) = told.split_at(told.len() - 1);
+    let nanos_per_unit: u128 = match unit {
+        "H" => 3_600_000_000_000,
+        "M" => 60_000_000_000,
+        "S" => 1_000_000_000,
+        "m" => 1_000_000,
+        "u" => 1_000,
+        "n" => 1,
+        other => panic!("unit {other:?} in {told}"),
+    };
+    let told =
+        Duration::from_nanos((digits.parse::<u128>().expect("digits") * nanos_per_unit) as u64);
+    assert!(told > Duration::from_secs(5), "grpc-timeout {told:?}");
+}
+
+#[tokio::test]
 async fn a_failure_before_the_first_message_is_an_error_event() {
     let app = spawn_golden().await;
     let failing = [
