@@ -22,6 +22,12 @@ const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
+/// How long a stopping server waits for its open calls and connections to finish before it
+/// closes them: long enough for any unary call within its deadline, short enough that a client
+/// holding a stream open, or a connection whose client never reads the GOAWAY, cannot keep a
+/// stopping instance alive.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bound but not yet serving gRPC server for one application service.
 #[derive(Debug)]
 pub struct GrpcServer {
@@ -98,6 +104,8 @@ impl GrpcServer {
             )));
 
         let (startup_failed_tx, startup_failed_rx) = tokio::sync::oneshot::channel::<()>();
+        // Fired once shutdown has begun and the instance left Consul: the drain starts.
+        let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
         // The registration made at SERVING, taken by shutdown; `stopping` keeps a late start-up
         // from registering an instance that is already going away.
         let registered = std::sync::Arc::new(std::sync::Mutex::new(Registered::default()));
@@ -120,6 +128,7 @@ impl GrpcServer {
             if let Some(handle) = handle {
                 handle.deregister().await;
             }
+            let _ = draining_tx.send(());
         };
         // TCP_NODELAY on every accepted connection: tonic applies `Server::tcp_nodelay` only
         // to listeners it binds itself, and without it Nagle's algorithm meets the client's
@@ -158,7 +167,22 @@ impl GrpcServer {
                 }
             },
         }
-        server.await.context("gRPC server failed")?;
+        // The drain is bounded: a client that keeps a stream open (a watch) or never reads its
+        // GOAWAY must not keep a stopping instance alive; past the bound the rest is closed.
+        let drain_bound = async {
+            if draining_rx.await.is_ok() {
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = &mut server => served.context("gRPC server failed")?,
+            () = drain_bound => tracing::warn!(
+                service = service_name,
+                "calls still open {DRAIN_TIMEOUT:?} after shutdown began; closing them"
+            ),
+        }
         tracing::info!(service = service_name, "gRPC server stopped");
         Ok(())
     }

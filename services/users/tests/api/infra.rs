@@ -128,3 +128,32 @@ async fn a_malformed_database_url_fails_at_build() {
     .expect_err("bad url");
     assert!(err.to_string().contains("postgres://"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_left_open_cannot_keep_a_stopping_server_alive() {
+    let app = spawn_app().await;
+    // A client that watches health and never lets go: its stream outlives the shutdown signal.
+    let mut watch = HealthClient::new(app.channel.clone())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("status").expect("a status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        shop_common::server::DRAIN_TIMEOUT + Duration::from_secs(10),
+        app.stop(),
+    )
+    .await
+    .expect("the drain is bounded")
+    .expect("a clean stop");
+    assert!(
+        started.elapsed() <= shop_common::server::DRAIN_TIMEOUT + Duration::from_secs(5),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    drop(watch);
+}
