@@ -223,24 +223,12 @@ fn check_scalar(
         }
         (TypeRules::Enum(r), Value::EnumNumber(n)) => check_enum(*n, kind, r, path, out),
         (TypeRules::Number(r), value) => {
-            if let Some(n) = number(value) {
+            if let Some(n) = crate::rules::num(value) {
                 check_number(n, r, path, out);
             }
         }
         _ => {}
     }
-}
-
-fn number(value: &Value) -> Option<Num> {
-    Some(match value {
-        Value::I32(v) => Num::Int(i128::from(*v)),
-        Value::I64(v) => Num::Int(i128::from(*v)),
-        Value::U32(v) => Num::Int(i128::from(*v)),
-        Value::U64(v) => Num::Int(i128::from(*v)),
-        Value::F32(v) => Num::Float(f64::from(*v)),
-        Value::F64(v) => Num::Float(*v),
-        _ => return None,
-    })
 }
 
 fn less(a: Num, b: Num) -> bool {

@@ -437,8 +437,8 @@ fn strings(value: Option<Cow<'_, Value>>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A scalar rule value as a [`Num`].
-fn num(value: &Value) -> Option<Num> {
+/// A scalar rule value, or a numeric field's value, as a [`Num`].
+pub(crate) fn num(value: &Value) -> Option<Num> {
     Some(match value {
         Value::I32(v) => Num::Int(i128::from(*v)),
         Value::I64(v) => Num::Int(i128::from(*v)),

@@ -174,35 +174,14 @@ impl Context {
             }
         }
 
-        let compose = match composition
+        // What the method declares besides its bindings, checked in this order; the first
+        // problem leaves the method out.
+        let declared_parts = composition
             .map(|value| self.composition(method, &value, callable))
             .transpose()
-        {
-            Ok(compose) => compose,
-            Err(message) => {
-                note(
-                    WarningKind::InvalidBinding,
-                    message,
-                    &method_left_out,
-                    declared,
-                )?;
-                return Ok(None);
-            }
-        };
-        let headers = match self.headers(method) {
-            Ok(headers) => headers,
-            Err(message) => {
-                note(
-                    WarningKind::InvalidBinding,
-                    message,
-                    &method_left_out,
-                    declared,
-                )?;
-                return Ok(None);
-            }
-        };
-        let event_stream = match self.event_stream(method) {
-            Ok(event_stream) => event_stream,
+            .and_then(|compose| Ok((compose, self.headers(method)?, self.event_stream(method)?)));
+        let (compose, headers, event_stream) = match declared_parts {
+            Ok(parts) => parts,
             Err(message) => {
                 note(
                     WarningKind::InvalidBinding,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use prost::Message;
 use proto::purchases::v1::PurchaseEvent;
-use shop_common::events::{EventsConfig, PURCHASE_STREAM};
+use shop_common::events::PURCHASE_STREAM;
 
 /// One message of the stream.
 #[derive(Debug, Clone)]
@@ -31,11 +31,6 @@ pub async fn jetstream(url: &str) -> jetstream::Context {
         .await
         .unwrap_or_else(|err| panic!("connect to NATS at {url}: {err}"));
     jetstream::new(client)
-}
-
-/// The test shop's events config for the server at `url`.
-pub fn events_config(url: &str) -> EventsConfig {
-    EventsConfig::new(url)
 }
 
 /// Every message in the purchase stream, in order; empty while the stream does not exist.

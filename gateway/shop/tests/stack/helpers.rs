@@ -94,7 +94,7 @@ async fn spawn_stack_of(
         deadline: Duration::from_secs(5),
         events: nats
             .as_ref()
-            .map(|nats| shop_testkit::events::events_config(&nats.url())),
+            .map(|nats| shop_common::events::EventsConfig::new(nats.url())),
         ..ShopOptions::default()
     })
     .await;

@@ -14,7 +14,8 @@ use proto::purchases::v1::{
     PurchaseEvent, PurchaseEventType, PurchaseStatus, RefundPurchaseRequest, WatchPurchaseRequest,
     WatchPurchaseResponse,
 };
-use shop_testkit::events::{StoredEvent, events_config, jetstream, wait_for_events};
+use shop_common::events::EventsConfig;
+use shop_testkit::events::{StoredEvent, jetstream, wait_for_events};
 use test_support::NatsServer;
 use tonic::Code;
 
@@ -29,7 +30,7 @@ const PUBLISHED_WITHIN: Duration = Duration::from_secs(15);
 
 async fn stack_with_events(nats: &NatsServer) -> Stack {
     spawn_stack_with(ShopOptions {
-        events: Some(events_config(&nats.url())),
+        events: Some(EventsConfig::new(nats.url())),
         ..ShopOptions::default()
     })
     .await
