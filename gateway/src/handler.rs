@@ -279,9 +279,13 @@ impl Gateway {
         };
         let metrics = self.metrics.as_ref().and_then(|m| m.route(index));
         if route.spec.client_streaming {
-            return self
-                .serve_client_stream(route, index, metrics, &segments, &parts, body)
-                .await;
+            // Boxed, like the server-streaming path below: an `async fn`'s state is as large
+            // as its largest path, and these (12 KiB) would make every unary request's future
+            // that large, copied whenever it moves (the router boxes it).
+            return Box::pin(
+                self.serve_client_stream(route, index, metrics, &segments, &parts, body),
+            )
+            .await;
         }
         let body = match self.read_body(&parts, body).await {
             Ok(body) => body,
@@ -328,7 +332,7 @@ impl Gateway {
         }
         let call = Call::to_route(route).observed(metrics.map(|m| &*m.upstream));
         if route.spec.server_streaming {
-            let started = call.server_streaming(message, forwarded, &deadline).await;
+            let started = Box::pin(call.server_streaming(message, forwarded, &deadline)).await;
             if let Some(raw) = &route.raw_response {
                 let (metadata, stream, _) = started?.into_parts();
                 return raw_stream_response(raw.clone(), stream, metadata).await;

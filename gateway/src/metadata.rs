@@ -270,12 +270,17 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
             metadata.append(AsciiMetadataKey::from_static(X_REQUEST_ID), value);
         }
     }
-    // The trace context, which the middleware set to the request span's.
-    for name in [telemetry::TRACEPARENT, telemetry::TRACESTATE] {
-        if let Some(Ok(value)) = headers
+    // The trace context, which the middleware set to the request span's. `traceparent` names
+    // a new span on every call: never-indexed, like the request id.
+    for (name, unique) in [
+        (telemetry::TRACEPARENT, true),
+        (telemetry::TRACESTATE, false),
+    ] {
+        if let Some(Ok(mut value)) = headers
             .get(name)
             .map(|value| AsciiMetadataValue::try_from(value.as_bytes()))
         {
+            value.set_sensitive(unique);
             metadata.insert(AsciiMetadataKey::from_static(name), value);
         }
     }
