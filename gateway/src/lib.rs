@@ -27,6 +27,7 @@ mod transcode;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod serve;
 pub mod upstream;
 
 /// The route table types (`gateway-spec`), under the path generated code names

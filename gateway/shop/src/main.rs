@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use axum::serve::ListenerExt as _;
 use clap::{Parser, ValueEnum};
 use gateway::config::{parse_duration, parse_size};
 use gateway::{GatewayConfig, JsonNames, UpstreamSpec, Upstreams};
@@ -92,6 +91,16 @@ struct Args {
     /// this also bounds that memory. `0`: no limit.
     #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = gateway::config::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: usize,
+    /// Most client connections open at once; at the limit the next waits in the kernel's
+    /// accept backlog until one closes (keep-alive connections are mostly idle: this bounds
+    /// descriptors and memory, `--max-in-flight` bounds work). `0`: no limit.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = gateway::serve::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Time an HTTP/1.1 client has to send a request's headers, and an idle keep-alive
+    /// connection to start its next request, before the connection is closed (`30s`); a
+    /// response being sent (an event stream) is not cut by it.
+    #[arg(long, env = "GATEWAY_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
     #[command(flatten)]
     consul: discovery::ConsulArgs,
 }
@@ -162,14 +171,12 @@ async fn run(args: Args) -> Result<(), String> {
         .write_all(banner.as_bytes())
         .and_then(|()| stdout.flush());
     drop(stdout);
-    // TCP_NODELAY on accepted connections: small JSON responses must not wait for the client's
-    // delayed ACK (Nagle's algorithm would hold them back up to ~40 ms).
-    let listener = listener.tap_io(|stream| {
-        // Best effort: a socket that refuses the option still serves, only slower.
-        let _ = stream.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    let options = gateway::serve::ServeOptions {
+        max_connections: (args.max_connections > 0).then_some(args.max_connections),
+        header_read_timeout: args.header_read_timeout,
+        ..gateway::serve::ServeOptions::default()
+    };
+    gateway::serve::serve(listener, app, options, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))
 }

@@ -727,6 +727,23 @@ pub async fn spawn_table(
     pool: &'static DescriptorPool,
     configure: impl FnOnce(&mut GatewayConfig),
 ) -> TestApp {
+    spawn_serving(
+        routes,
+        pool,
+        configure,
+        gateway::serve::ServeOptions::default(),
+    )
+    .await
+}
+
+/// [`spawn_table`] served with the given connection limits (`gateway::serve`, as the binary
+/// serves).
+pub async fn spawn_serving(
+    routes: &'static [RouteSpec],
+    pool: &'static DescriptorPool,
+    configure: impl FnOnce(&mut GatewayConfig),
+    serve_options: gateway::serve::ServeOptions,
+) -> TestApp {
     let echo = EchoServer::<FixtureEcho>::default();
     let seen = echo.seen.clone();
     let flight = echo.flight.clone();
@@ -790,18 +807,16 @@ pub async fn spawn_table(
         .await
         .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway address");
-    // As the binary serves: TCP_NODELAY, so small responses do not wait for delayed ACKs.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
+    // Served as the binary serves (TCP_NODELAY, header read timeout, connection limit).
     let (gateway_stop, gateway_stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = gateway_stopped.await;
-            })
-            .await
-    });
+    tokio::spawn(gateway::serve::serve(
+        listener,
+        router,
+        serve_options,
+        async {
+            let _ = gateway_stopped.await;
+        },
+    ));
 
     TestApp {
         addr,

@@ -7,6 +7,7 @@ mod errors;
 mod headers;
 mod helpers;
 mod overload;
+mod serving;
 mod sse;
 mod startup;
 mod streams;
