@@ -1,25 +1,38 @@
 //! `cargo xtask bench`: how fast the gateway is, as ratios against baselines measured in the
-//! same run on the same machine.
+//! same run on the same machine, and how it behaves past its limit.
 //!
 //! # What is measured
 //!
-//! Everything runs in one process on loopback (127.0.0.1, free ports):
+//! Everything but the external tools runs in one process on loopback (127.0.0.1, free ports):
 //!
-//! - an upstream `users.v1.UserService`: [`UpstreamKind::Memory`] (answers from a map, so the
-//!   numbers are about the HTTP layer) and/or [`UpstreamKind::Postgres`] (the real users
-//!   service on a fresh PostgreSQL database, what a deployment sees);
-//! - three ways of calling it, the **variants**:
+//! - the upstream: [`UpstreamKind::Memory`] (a `users.v1.UserService` answering from a map, so
+//!   the numbers are about the HTTP layer) and/or [`UpstreamKind::Postgres`] (the real users
+//!   service on a fresh PostgreSQL database, what a deployment sees, with the purchase's
+//!   fan-out beside it: the real products, payments and purchases services, each on a fresh
+//!   database of its own, [`purchases`]);
+//! - the bindings ([`Operation`]): `GET /api/users/{id}` and `POST /api/users` (one statement
+//!   each), and on PostgreSQL `POST /api/purchases` (purchases calls users, products and
+//!   payments and writes the purchase, the charge, the outbox and the idempotency key: the
+//!   shop's heaviest write);
+//! - the ways of calling them, the **variants** ([`Variant`]):
+//!   - `pgbench`: the users service's own SQL (its SELECT, its INSERT ... RETURNING) straight
+//!     against its database, the limit every other variant lives under;
 //!   - `direct gRPC`: the generated tonic client on a shared channel (the floor: no HTTP, no
 //!     JSON);
 //!   - `hand-written axum`: an axum handler per binding calling the same tonic client and
 //!     writing the JSON with serde ([`baseline`]), what one would write without a gateway;
-//!   - `gateway`: [`gateway::app`] over the generated route table
-//!     (`gateway::generated::ROUTES`), i.e. the product.
+//!   - `gateway`: [`shop_gateway::app`] over the generated route table, i.e. the product;
+//!   - the two HTTP servers again, driven by h2load from another process.
 //!
-//! For each upstream and each binding (`GET /api/users/{id}`, `POST /api/users`), every variant
-//! first gets a warm-up, then a fixed number of requests at a fixed number in flight, split in
-//! rounds that alternate the variants (so a noisy neighbour hits all of them alike). HTTP load
-//! comes from a hyper-util client with keep-alive; gRPC load from cloned tonic clients.
+//! For each upstream and binding, every variant first gets a warm-up, then a fixed number of
+//! requests at a fixed number in flight, split in rounds that alternate the variants (so a noisy
+//! neighbour hits all of them alike). HTTP load comes from a hyper-util client with keep-alive;
+//! gRPC load from cloned tonic clients.
+//!
+//! Then the **overload** scenario ([`overload`]): 1,024 keep-alive connections against the
+//! `shop-gateway` binary limited to 512 requests in flight, in front of an upstream slow enough
+//! that the limit fills: what gets through, how fast the rest is refused, and the gateway's
+//! memory.
 //!
 //! # Reading the report
 //!
@@ -29,31 +42,31 @@
 //! (the project's goal), 0.50 means half as many requests per second. `vs gRPC` is the same
 //! against calling the upstream directly; HTTP/1.1 parsing and JSON make it below 1 for both
 //! HTTP variants, so look at how close the gateway is to the hand-written handler there too.
-//! With the PostgreSQL upstream the database dominates and every ratio moves towards 1.
+//! `vs DB` is against pgbench running the service's own statement. With the PostgreSQL
+//! upstream the database dominates and every ratio moves towards 1. [`chart`] draws the same
+//! numbers.
 
 pub mod baseline;
+pub mod chart;
 pub mod document;
 pub mod external;
 pub mod load;
+pub mod overload;
+pub mod purchases;
+pub mod report;
+pub mod stack;
 pub mod upstream;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, ensure};
-use proto::users::v1::CreateUserRequest;
-use proto::users::v1::user_service_client::UserServiceClient;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use anyhow::Context;
 use tonic::transport::{Channel, Endpoint};
 
-pub use load::{Operation, Sample, Target};
+pub use load::{Operation, Sample, Seeds, Target};
+pub use overload::{Overload, OverloadConfig};
+pub use report::{Report, Row};
+pub use stack::Stack;
 pub use upstream::{Upstream, UpstreamKind};
-
-/// How many users exist before the GETs (they cycle through them).
-const SEEDED_USERS: usize = 100;
 
 /// How much load to generate.
 #[derive(Debug, Clone)]
@@ -62,7 +75,11 @@ pub struct BenchConfig {
     pub requests: usize,
     /// Measured requests per variant, binding and concurrency with the PostgreSQL upstream.
     pub postgres_requests: usize,
-    /// Unmeasured requests per variant, binding and concurrency first.
+    /// Measured requests of `POST /api/purchases` per variant and concurrency: fewer, since
+    /// each is several services' and several transactions' work.
+    pub purchase_requests: usize,
+    /// Unmeasured requests per variant, binding and concurrency first (at most a quarter of
+    /// the measured ones, so that the slow bindings are not mostly warm-up).
     pub warmup: usize,
     /// The numbers of requests in flight at once to measure at, each in turn: 1 shows the
     /// latency of one request alone, more shows throughput under load.
@@ -71,9 +88,12 @@ pub struct BenchConfig {
     pub rounds: usize,
     /// Which upstreams to measure with, in order.
     pub upstreams: Vec<UpstreamKind>,
-    /// Which variants to measure (all by default; one alone is handy under a profiler).
-    /// Variants whose tool is not installed are left out with a note in the report.
+    /// Which variants to measure (all by default; one alone is handy under a profiler; none
+    /// for the overload scenario alone). Variants whose tool is not installed are left out
+    /// with a note in the report.
     pub variants: Vec<Variant>,
+    /// The overload scenario, `None` to leave it out.
+    pub overload: Option<OverloadConfig>,
 }
 
 impl Default for BenchConfig {
@@ -81,11 +101,13 @@ impl Default for BenchConfig {
         Self {
             requests: 20_000,
             postgres_requests: 5_000,
+            purchase_requests: 2_000,
             warmup: 2_000,
             concurrencies: vec![1, 32],
             rounds: 4,
             upstreams: vec![UpstreamKind::Memory, UpstreamKind::Postgres],
             variants: Variant::ALL.to_vec(),
+            overload: Some(OverloadConfig::default()),
         }
     }
 }
@@ -97,9 +119,20 @@ impl BenchConfig {
         Self {
             requests: 200,
             postgres_requests: 100,
+            purchase_requests: 20,
             warmup: 20,
             rounds: 2,
+            overload: Some(OverloadConfig::smoke()),
             ..Self::default()
+        }
+    }
+
+    /// Measured requests of `operation` on `upstream`, per variant and concurrency.
+    pub fn requests_of(&self, upstream: UpstreamKind, operation: Operation) -> usize {
+        match (upstream, operation) {
+            (_, Operation::CreatePurchase) => self.purchase_requests,
+            (UpstreamKind::Memory, _) => self.requests,
+            (UpstreamKind::Postgres, _) => self.postgres_requests,
         }
     }
 }
@@ -107,8 +140,8 @@ impl BenchConfig {
 /// One way of serving (or, for pgbench, of answering) the same binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Variant {
-    /// pgbench running the service's own query on its database: the database's limit
-    /// (PostgreSQL upstream, `GET` only).
+    /// pgbench running the service's own statement on its database: the database's limit
+    /// (PostgreSQL upstream, the users bindings only).
     Pgbench,
     /// The generated tonic client, straight to the upstream.
     DirectGrpc,
@@ -158,12 +191,17 @@ impl Variant {
     }
 
     /// Whether the variant measures `operation` on `upstream`: pgbench has a database only
-    /// with PostgreSQL, and it and h2load only send the read (a create needs a fresh email
-    /// each time, which neither tool's fixed requests give).
+    /// with PostgreSQL and a script for the users service's two statements only (a purchase
+    /// is several services' transactions, not one statement); h2load only sends the read (a
+    /// creation needs a fresh email or idempotency key each time, which its fixed requests do
+    /// not give).
     pub fn applies(self, upstream: UpstreamKind, operation: Operation) -> bool {
+        if !operation.runs_on(upstream) {
+            return false;
+        }
         match self {
             Variant::Pgbench => {
-                upstream == UpstreamKind::Postgres && operation == Operation::GetUser
+                upstream == UpstreamKind::Postgres && operation != Operation::CreatePurchase
             }
             Variant::H2loadHandWritten | Variant::H2loadGateway => operation == Operation::GetUser,
             Variant::DirectGrpc | Variant::HandWritten | Variant::Gateway => true,
@@ -230,233 +268,16 @@ pub async fn connect(addr: SocketAddr) -> anyhow::Result<Channel> {
         .with_context(|| format!("connecting to the upstream at {addr}"))
 }
 
-/// An axum server on 127.0.0.1:0, served the way the gateway binary serves.
-struct HttpServer {
-    addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
-}
-
-impl HttpServer {
-    async fn start(router: axum::Router) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Ok(Self { addr, stop, task })
-    }
-
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        // Idle keep-alive connections of the load client hold graceful shutdown open until the
-        // client is dropped; the caller drops it first.
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .context("HTTP server did not stop within 10 s")?
-            .context("HTTP server task panicked")?
-            .context("HTTP server failed")
-    }
-}
-
-/// The upstream, the hand-written handler and the gateway in front of it, and a client for each
-/// variant. Each variant has its own channel (one HTTP/2 connection) to the upstream.
-pub struct Stack {
-    upstream: Upstream,
-    hand_written: HttpServer,
-    gateway: HttpServer,
-    direct: UserServiceClient<Channel>,
-    http: load::HttpClient,
-    /// Users that exist (ids), for the GETs.
-    pub ids: Arc<Vec<i64>>,
-}
-
-impl Stack {
-    /// Starts everything on `kind` and seeds users.
-    pub async fn start(kind: UpstreamKind) -> anyhow::Result<Self> {
-        let upstream = Upstream::start(kind).await?;
-        let direct = UserServiceClient::new(connect(upstream.addr).await?);
-        let hand_written =
-            HttpServer::start(baseline::router(connect(upstream.addr).await?)).await?;
-
-        let mut upstreams = gateway::Upstreams::new();
-        upstreams.insert("users.v1.UserService", connect(upstream.addr).await?);
-        let config = gateway::GatewayConfig {
-            upstreams,
-            ..Default::default()
-        };
-        let gateway = HttpServer::start(shop_gateway::app(config)?).await?;
-
-        let mut ids = Vec::with_capacity(SEEDED_USERS);
-        let mut seeder = direct.clone();
-        for n in 0..SEEDED_USERS {
-            let user = seeder
-                .create_user(CreateUserRequest {
-                    name: format!("Seed User {n}"),
-                    email: format!("seed-{}-{n}@example.com", std::process::id()),
-                })
-                .await
-                .context("seeding users")?
-                .into_inner()
-                .user
-                .context("CreateUser answered without a user")?;
-            ids.push(user.id);
-        }
-        Ok(Self {
-            upstream,
-            hand_written,
-            gateway,
-            direct,
-            http: load::http_client(),
-            ids: Arc::new(ids),
-        })
-    }
-
-    /// The in-process client for `variant`; `None` for the variants an external tool drives.
-    pub fn target(&self, variant: Variant) -> Option<Target> {
-        match variant {
-            Variant::DirectGrpc => Some(Target::Grpc(self.direct.clone())),
-            Variant::HandWritten => Some(Target::Http(self.http.clone(), self.hand_written.addr)),
-            Variant::Gateway => Some(Target::Http(self.http.clone(), self.gateway.addr)),
-            Variant::Pgbench | Variant::H2loadHandWritten | Variant::H2loadGateway => None,
-        }
-    }
-
-    /// Sends `requests` of `operation` through `variant`, `concurrency` at a time.
-    pub async fn batch(
-        &self,
-        variant: Variant,
-        operation: Operation,
-        requests: usize,
-        concurrency: usize,
-        tools: &Tools,
-    ) -> anyhow::Result<Sample> {
-        if let Some(target) = self.target(variant) {
-            return load::run_batch(
-                &target,
-                operation,
-                Arc::clone(&self.ids),
-                requests,
-                concurrency,
-            )
-            .await;
-        }
-        let tool = variant
-            .tool()
-            .and_then(|name| tools.get(name))
-            .with_context(|| format!("{} is not installed", variant.label()))?;
-        match variant {
-            Variant::Pgbench => {
-                let url = self
-                    .upstream
-                    .database_url()
-                    .context("pgbench needs the PostgreSQL upstream")?;
-                external::pgbench(tool, url, &self.ids, requests, concurrency).await
-            }
-            Variant::H2loadHandWritten => {
-                external::h2load(
-                    tool,
-                    self.hand_written.addr,
-                    &self.ids,
-                    requests,
-                    concurrency,
-                )
-                .await
-            }
-            _ => external::h2load(tool, self.gateway.addr, &self.ids, requests, concurrency).await,
-        }
-    }
-
-    /// Checks that the gateway and the hand-written handler answer `operation` with the same
-    /// JSON (ids aside for creations), so that the comparison is of equal work.
-    pub async fn check_equivalent(&self, operation: Operation) -> anyhow::Result<()> {
-        let mut bodies = Vec::new();
-        for variant in [Variant::HandWritten, Variant::Gateway] {
-            let mut target = self.target(variant).context("an in-process variant")?;
-            let body = load::one(&mut target, operation, &self.ids, 0).await?;
-            let mut json: serde_json::Value = serde_json::from_slice(&body)
-                .with_context(|| format!("{} answered non-JSON", variant.label()))?;
-            if operation == Operation::CreateUser {
-                // Fresh ids and emails each time: compare the shape and the name.
-                let object = json
-                    .as_object_mut()
-                    .with_context(|| format!("{} answered a non-object", variant.label()))?;
-                for key in ["id", "email"] {
-                    let value = object
-                        .get_mut(key)
-                        .with_context(|| format!("{} answered without `{key}`", variant.label()))?;
-                    ensure!(value.is_string(), "`{key}` is not a string: {value}");
-                    *value = serde_json::Value::Null;
-                }
-            }
-            bodies.push(json);
-        }
-        ensure!(
-            bodies[0] == bodies[1],
-            "hand-written and gateway answers differ for {}: {} vs {}",
-            operation.label(),
-            bodies[0],
-            bodies[1]
-        );
-        Ok(())
-    }
-
-    /// Stops the servers (the load client first, so keep-alive connections close) and the
-    /// upstream.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let Self {
-            upstream,
-            hand_written,
-            gateway,
-            direct,
-            http,
-            ids: _,
-        } = self;
-        drop(http);
-        drop(direct);
-        hand_written.stop().await?;
-        gateway.stop().await?;
-        upstream.stop().await
-    }
-}
-
-/// The measurements of one variant on one binding, upstream and concurrency.
-#[derive(Debug, Clone)]
-pub struct Row {
-    /// The upstream.
-    pub upstream: UpstreamKind,
-    /// The binding.
-    pub operation: Operation,
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// The variant.
-    pub variant: Variant,
-    /// Its measurements, all rounds merged.
-    pub sample: Sample,
-}
-
-/// Everything measured in one run.
-#[derive(Debug, Clone, Default)]
-pub struct Report {
-    /// One row per upstream, binding, concurrency and variant, in that order.
-    pub rows: Vec<Row>,
-    /// What was left out and why (a tool not installed), for the report.
-    pub notes: Vec<String>,
-    /// The external tools used, with their versions.
-    pub tools: Tools,
-}
-
-/// Progress lines go to stderr; the report is returned.
+/// Progress lines go to stderr, with the time since the first one (which phase takes how
+/// long); the report is returned.
 fn progress(message: &str) {
-    eprintln!("bench: {message}");
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let elapsed = START.get_or_init(std::time::Instant::now).elapsed();
+    eprintln!("bench [{:>6.1}s]: {message}", elapsed.as_secs_f64());
 }
 
-/// Measures every variant on every binding for every configured upstream and concurrency.
+/// Measures every variant on every binding for every configured upstream and concurrency,
+/// then the overload scenario.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let tools = Tools::find();
     let mut report = Report {
@@ -478,17 +299,27 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
             _ => variants.push(variant),
         }
     }
-    for &kind in &config.upstreams {
-        progress(&format!("starting the {} upstream", kind.name()));
-        let stack = Stack::start(kind).await?;
-        let requests = match kind {
-            UpstreamKind::Memory => config.requests,
-            UpstreamKind::Postgres => config.postgres_requests,
-        };
-        let measured = measure(&stack, kind, requests, &variants, &tools, config).await;
-        let stopped = stack.stop().await;
-        report.rows.extend(measured?);
-        stopped?;
+    if !variants.is_empty() {
+        for &kind in &config.upstreams {
+            progress(&format!("starting the {} upstream", kind.name()));
+            let stack = Stack::start(kind).await?;
+            let measured = measure(&stack, kind, &variants, &tools, config).await;
+            progress(&format!("stopping the {} upstream", kind.name()));
+            let stopped = stack.stop().await;
+            report.rows.extend(measured?);
+            stopped?;
+        }
+    }
+    if let Some(overload) = &config.overload {
+        progress(&format!(
+            "overload: {} connections against a limit of {} in flight",
+            overload.connections, overload.max_in_flight
+        ));
+        report.overload = Some(
+            overload::run(overload, tools.h2load.as_ref())
+                .await
+                .context("the overload scenario")?,
+        );
     }
     Ok(report)
 }
@@ -496,24 +327,28 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
 async fn measure(
     stack: &Stack,
     kind: UpstreamKind,
-    requests: usize,
     variants: &[Variant],
     tools: &Tools,
     config: &BenchConfig,
 ) -> anyhow::Result<Vec<Row>> {
     let rounds = config.rounds.max(1);
     let mut rows = Vec::new();
-    for operation in [Operation::GetUser, Operation::CreateUser] {
-        stack.check_equivalent(operation).await?;
+    for operation in Operation::ALL {
         let variants: Vec<Variant> = variants
             .iter()
             .copied()
             .filter(|v| v.applies(kind, operation))
             .collect();
+        if variants.is_empty() {
+            continue;
+        }
+        stack.check_equivalent(operation).await?;
+        let requests = config.requests_of(kind, operation);
+        let warmup = config.warmup.min(requests / 4).max(1);
         for &concurrency in &config.concurrencies {
             for &variant in &variants {
                 stack
-                    .batch(variant, operation, config.warmup, concurrency, tools)
+                    .batch(variant, operation, warmup, concurrency, tools)
                     .await
                     .with_context(|| format!("warming up {}", variant.label()))?;
             }
@@ -534,7 +369,9 @@ async fn measure(
                     let sample = stack
                         .batch(variant, operation, batch, concurrency, tools)
                         .await
-                        .with_context(|| format!("measuring {}", variant.label()))?;
+                        .with_context(|| {
+                            format!("measuring {} on {}", variant.label(), operation.label())
+                        })?;
                     samples[slot].merge(sample);
                 }
             }
@@ -550,83 +387,4 @@ async fn measure(
         }
     }
     Ok(rows)
-}
-
-fn millis(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
-}
-
-impl Report {
-    /// The median throughput of `variant` on the same upstream, binding and concurrency as
-    /// `row`.
-    fn throughput_of(&self, row: &Row, variant: Variant) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|r| {
-                r.upstream == row.upstream
-                    && r.operation == row.operation
-                    && r.concurrency == row.concurrency
-                    && r.variant == variant
-            })
-            .map(|r| r.sample.median_throughput())
-    }
-
-    /// `variant`'s median throughput over `baseline`'s, for one upstream, binding and
-    /// concurrency.
-    pub fn ratio(
-        &self,
-        upstream: UpstreamKind,
-        operation: Operation,
-        concurrency: usize,
-        variant: Variant,
-        baseline: Variant,
-    ) -> Option<f64> {
-        let row = self.rows.iter().find(|r| {
-            r.upstream == upstream
-                && r.operation == operation
-                && r.concurrency == concurrency
-                && r.variant == variant
-        })?;
-        Some(row.sample.median_throughput() / self.throughput_of(row, baseline)?)
-    }
-
-    /// The report as a Markdown table: median req/s over the rounds, p50, p99 (all rounds),
-    /// and throughput ratios against the database (pgbench), direct gRPC and the hand-written
-    /// handler (driven the same way: in-process or h2load).
-    pub fn table(&self) -> String {
-        let mut out = String::from(
-            "| upstream | binding | in flight | variant | requests | req/s | p50 | p99 | vs DB | vs gRPC | vs axum |\n\
-             |---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
-        );
-        for row in &self.rows {
-            let ratio = |baseline: Variant| {
-                if baseline == row.variant {
-                    return "-".to_owned();
-                }
-                self.throughput_of(row, baseline)
-                    .map_or("-".to_owned(), |base| {
-                        format!("{:.2}", row.sample.median_throughput() / base)
-                    })
-            };
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |",
-                row.upstream.name(),
-                row.operation.label(),
-                row.concurrency,
-                row.variant.label(),
-                row.sample.latencies.len(),
-                row.sample.median_throughput(),
-                millis(row.sample.quantile(0.50)),
-                millis(row.sample.quantile(0.99)),
-                ratio(Variant::Pgbench),
-                ratio(Variant::DirectGrpc),
-                ratio(row.variant.hand_written_peer()),
-            );
-        }
-        for note in &self.notes {
-            let _ = writeln!(out, "\nNote: {note}.");
-        }
-        out
-    }
 }

@@ -1,5 +1,7 @@
 //! The upstream `users.v1.UserService` every variant calls: an in-memory implementation (to
-//! measure the gateway, not a database) or the real users service on a fresh PostgreSQL database.
+//! measure the gateway, not a database) or the real users service on a fresh PostgreSQL database;
+//! and [`Upstream::shop_service`], which runs any shop service that way (the purchase's fan-out,
+//! [`crate::purchases`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use proto::users::v1::{
     CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, ListUsersRequest,
     ListUsersResponse, User,
 };
+use shop_common::{Application, ServiceConfig, ShopService};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -43,6 +46,20 @@ impl UpstreamKind {
 pub struct MemoryUsers {
     next_id: AtomicI64,
     users: Mutex<Store>,
+    /// How long every `GetUser` waits before answering: zero to measure the HTTP layer, more
+    /// to stand for a slow upstream that fills the gateway's in-flight limit
+    /// ([`crate::overload`]).
+    get_delay: Duration,
+}
+
+impl MemoryUsers {
+    /// An empty store whose `GetUser` answers after `get_delay`.
+    pub fn with_get_delay(get_delay: Duration) -> Self {
+        Self {
+            get_delay,
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +101,9 @@ impl UserService for MemoryUsers {
         request: Request<GetUserRequest>,
     ) -> Result<Response<GetUserResponse>, Status> {
         let id = request.into_inner().id;
+        if !self.get_delay.is_zero() {
+            tokio::time::sleep(self.get_delay).await;
+        }
         let store = self
             .users
             .lock()
@@ -158,62 +178,76 @@ pub struct Upstream {
 impl Upstream {
     /// Starts `kind` on 127.0.0.1:0 and waits until it answers.
     pub async fn start(kind: UpstreamKind) -> anyhow::Result<Self> {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async move {
-            // A dropped sender stops the server too.
-            let _ = stopped.await;
-        };
         match kind {
-            UpstreamKind::Memory => {
-                let listener = TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .context("binding the in-memory upstream")?;
-                let addr = listener.local_addr()?;
-                // With TCP_NODELAY, as tonic's own `serve` sets it: without it (what
-                // `serve_with_incoming` on a bare listener gives) Nagle's algorithm meets the
-                // client's delayed ACKs and ~1% of calls wait 40 ms, which would measure the
-                // kernel rather than the gateway.
-                let incoming =
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-                let server = tonic::transport::Server::builder()
-                    .add_service(UserServiceServer::new(MemoryUsers::default()))
-                    .serve_with_incoming_shutdown(incoming, shutdown);
-                let task =
-                    tokio::spawn(async move { server.await.context("in-memory upstream failed") });
-                Ok(Self {
-                    addr,
-                    stop: Some(stop),
-                    task,
-                    database: None,
-                })
-            }
+            UpstreamKind::Memory => Self::memory(MemoryUsers::default()).await,
             UpstreamKind::Postgres => {
-                let database = test_support::TestDatabase::create()
-                    .await
-                    .context("creating the benchmark database")?;
-                let config = users_service::Config {
-                    listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    database: shop_common::DatabaseConfig::new(database.url()),
-                };
-                let app = users_service::Application::build(config).await?;
-                let addr = app.local_addr();
-                let task = tokio::spawn(app.run_until(shutdown));
-                let channel = crate::connect(addr).await?;
-                test_support::wait_until_serving(
-                    channel,
-                    "users.v1.UserService",
-                    Duration::from_secs(60),
-                )
-                .await
-                .context("users service did not become ready")?;
-                Ok(Self {
-                    addr,
-                    stop: Some(stop),
-                    task,
-                    database: Some(database),
-                })
+                Self::shop_service("users", users_service::Application::build).await
             }
         }
+    }
+
+    /// Serves `users` (an in-memory `UserService`) on 127.0.0.1:0.
+    pub async fn memory(users: MemoryUsers) -> anyhow::Result<Self> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the in-memory upstream")?;
+        let addr = listener.local_addr()?;
+        // With TCP_NODELAY, as tonic's own `serve` sets it: without it (what
+        // `serve_with_incoming` on a bare listener gives) Nagle's algorithm meets the
+        // client's delayed ACKs and ~1% of calls wait 40 ms, which would measure the
+        // kernel rather than the gateway.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = tonic::transport::Server::builder()
+            .add_service(UserServiceServer::new(users))
+            .serve_with_incoming_shutdown(incoming, async move {
+                // A dropped sender stops the server too.
+                let _ = stopped.await;
+            });
+        let task = tokio::spawn(async move { server.await.context("in-memory upstream failed") });
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task,
+            database: None,
+        })
+    }
+
+    /// A shop service in this process on a fresh PostgreSQL database, as `build` makes it from
+    /// its listen address (a free port) and that database; started once its health service
+    /// reports SERVING (its migrations ran). `what` names it in errors.
+    pub async fn shop_service<S: ShopService>(
+        what: &str,
+        build: impl AsyncFnOnce(ServiceConfig) -> anyhow::Result<Application<S>>,
+    ) -> anyhow::Result<Self> {
+        let database = test_support::TestDatabase::create()
+            .await
+            .with_context(|| format!("creating the {what} database"))?;
+        let config = ServiceConfig {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database: shop_common::DatabaseConfig::new(database.url()),
+        };
+        let app = build(config)
+            .await
+            .with_context(|| format!("building the {what} service"))?;
+        let addr = app.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let upstream = Self {
+            addr,
+            stop: Some(stop),
+            task,
+            database: Some(database),
+        };
+        let channel = crate::connect(addr).await?;
+        // "": the server as a whole, which reports SERVING once the database is migrated.
+        test_support::wait_until_serving(channel, "", Duration::from_secs(60))
+            .await
+            .with_context(|| format!("the {what} service did not become ready"))?;
+        Ok(upstream)
     }
 
     /// The URL of the PostgreSQL database the service runs on (`None` in memory), for
