@@ -144,7 +144,9 @@ pub fn adopt(span: &tracing::Span, parent: Context, start: bool) -> Context {
     if let Some(id) = trace_id(&cx) {
         let mut hex = String::with_capacity(32);
         push_hex(&mut hex, &id.to_bytes());
-        span.record("trace_id", hex.as_str());
+        // As `display`: a plain `&str` would be written quoted (`trace_id="..."`) by the
+        // text formatter, unlike every other id in the logs.
+        span.record("trace_id", tracing::field::display(hex.as_str()));
     }
     cx
 }

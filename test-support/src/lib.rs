@@ -11,6 +11,9 @@
 //!   discovery tests.
 //! - [`NatsServer`]: a real `nats-server -js` per test on a free port, which a test can stop and
 //!   start again (std only, like the cluster: `cargo xtask up` can use it).
+//! - [`ChildProcess`] (feature `process`, on by default): a real binary (or the test binary in
+//!   a child role) run as a separate process, its output collected, stopped with SIGTERM or
+//!   killed with SIGKILL.
 //! - [`wait_until_serving`] and [`list_services`] (feature `grpc`, on by default) probe a
 //!   running gRPC server through the standard health and reflection services.
 
@@ -22,6 +25,8 @@ pub mod fake_consul;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod nats;
+#[cfg(feature = "process")]
+mod process;
 
 pub use cluster::{PgCluster, database_url, free_port, target_dir};
 #[cfg(feature = "database")]
@@ -31,3 +36,5 @@ pub use fake_consul::FakeConsul;
 #[cfg(feature = "grpc")]
 pub use grpc::{ReflectionVersion, connect_when_serving, list_services, wait_until_serving};
 pub use nats::NatsServer;
+#[cfg(feature = "process")]
+pub use process::ChildProcess;

@@ -11,9 +11,8 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,8 +25,8 @@ use proto::users::v1::{
     CreateUserRequest, CreateUserResponse, GetUserRequest, GetUserResponse, ListUsersRequest,
     ListUsersResponse, User,
 };
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use test_support::ChildProcess;
+use tokio::process::Command;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_shop-gateway");
@@ -156,17 +155,17 @@ async fn serve_upstream(users: HoldingUsers) -> SocketAddr {
     addr
 }
 
-/// The gateway process, its stderr collected for failure messages.
+/// The gateway process.
 struct Gateway {
-    child: Child,
+    process: ChildProcess,
     addr: SocketAddr,
-    log: Arc<Mutex<String>>,
 }
 
 impl Gateway {
     /// Starts the binary in front of `users` with the in-flight limit [`LIMIT`].
     async fn start(users: SocketAddr) -> Self {
-        let mut child = Command::new(GATEWAY)
+        let mut command = Command::new(GATEWAY);
+        command
             .args(["--listen", "127.0.0.1:0"])
             .args([
                 "--upstream",
@@ -177,33 +176,23 @@ impl Gateway {
             // No access log: 2,000 lines of it would only hide a warning.
             .env("RUST_LOG", "warn")
             .env("TOKIO_WORKER_THREADS", GATEWAY_THREADS)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the gateway starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        collect(child.stderr.take().expect("piped"), log.clone());
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let first = within("the gateway's first line", stdout.next_line())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let mut process = ChildProcess::spawn("the gateway", command).expect("the gateway starts");
+        let listening = process
+            .wait_for_line(WAIT, |line| line.starts_with("gateway listening on"))
             .await
-            .expect("stdout")
-            .unwrap_or_else(|| panic!("the gateway printed nothing: {}", read(&log)));
-        let url = first
+            .expect("the gateway listens");
+        let url = listening
             .split_whitespace()
             .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {first:?}"));
+            .unwrap_or_else(|| panic!("no URL in {listening:?}"));
         let addr = url["http://".len()..].parse().expect("an address");
-        // Drained, so that the gateway never blocks writing to a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
-        Self { child, addr, log }
+        Self { process, addr }
     }
 
     /// The process's peak resident set size (`VmHWM`, Linux), in bytes.
     fn peak_memory(&self) -> u64 {
-        let pid = self.child.id().expect("the gateway is running");
+        let pid = self.process.pid().expect("the gateway is running");
         let status =
             std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
         let kib: u64 = status
@@ -217,47 +206,18 @@ impl Gateway {
 
     /// Fails the test if the process has exited.
     fn assert_alive(&mut self) {
-        let exited = self.child.try_wait().expect("try_wait");
+        let exited = self.process.exited().expect("try_wait");
         assert!(
             exited.is_none(),
             "the gateway exited ({exited:?}): {}",
-            read(&self.log)
+            self.process.output()
         );
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    async fn stop(mut self) {
-        let pid = self.child.id().expect("still running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = within("the gateway stopping on SIGTERM", self.child.wait())
-            .await
-            .expect("waited");
-        assert!(exit.success(), "exited {exit:?}: {}", read(&self.log));
+    async fn stop(self) {
+        self.process.stop().await.expect("a clean stop");
     }
-}
-
-/// Collects `stream` into `output` until it closes.
-fn collect(stream: impl AsyncRead + Unpin + Send + 'static, output: Arc<Mutex<String>>) {
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(stream).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut output = output
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            output.push_str(&line);
-            output.push('\n');
-        }
-    });
-}
-
-fn read(log: &Mutex<String>) -> String {
-    log.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
 }
 
 /// `future`, or a failure naming `what` after [`WAIT`].
@@ -504,7 +464,7 @@ async fn a_thousand_connections_over_the_limit_are_shed_at_once_and_the_gateway_
     assert!(
         peak < PEAK_MEMORY_BOUND,
         "the gateway peaked at {peak} bytes: {}",
-        read(&gateway.log)
+        gateway.process.output()
     );
     gateway.assert_alive();
     drop(probe);

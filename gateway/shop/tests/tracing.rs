@@ -12,7 +12,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,9 +27,8 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use shop_common::names::{PAYMENTS_SERVICE, PRODUCTS_SERVICE, PURCHASES_SERVICE, USERS_SERVICE};
 use shop_common::{DatabaseConfig, LogFormat, ServiceConfig};
 use shop_testkit::{ShopOptions, UpstreamAddrs};
-use test_support::TestDatabase;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use test_support::{ChildProcess, TestDatabase};
+use tokio::process::Command;
 
 const GATEWAY: &str = env!("CARGO_BIN_EXE_shop-gateway");
 /// The trace and parent span the client sends.
@@ -184,57 +182,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A process of the test, its output collected line by line.
-struct Process {
-    name: &'static str,
-    child: Child,
-    output: Arc<Mutex<String>>,
-}
-
-impl Process {
-    /// Collects `stream` into `output` until it closes.
-    fn collect(stream: impl AsyncRead + Unpin + Send + 'static, output: Arc<Mutex<String>>) {
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let mut output = output
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                output.push_str(&line);
-                output.push('\n');
-            }
-        });
-    }
-
-    /// Sends SIGTERM and waits for a clean exit (the spans are flushed on the way out).
-    async fn stop(mut self) -> String {
-        let pid = self.child.id().expect("still running");
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("{} did not stop", self.name))
-            .expect("waited");
-        let output = self
-            .output
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        assert!(exit.success(), "{} exited {exit:?}:\n{output}", self.name);
-        output
-    }
-}
-
 /// Starts `service` as a child process on `database` and waits until it reports SERVING.
 async fn start_service(
     service: &'static str,
     database: &str,
     otlp: SocketAddr,
     upstreams: Option<String>,
-) -> (Process, SocketAddr) {
+) -> (ChildProcess, SocketAddr) {
     let port = test_support::free_port().expect("free port");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
     let mut command = Command::new(std::env::current_exe().expect("the test binary's own path"));
@@ -252,18 +206,11 @@ async fn start_service(
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env_remove("OTEL_SERVICE_NAME")
         // The per-call debug line gives every service a log line inside the request.
-        .env("RUST_LOG", "info,telemetry=debug")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .env("RUST_LOG", "info,telemetry=debug");
     if let Some(upstreams) = upstreams {
         command.env(CHILD_UPSTREAMS, upstreams);
     }
-    let mut child = command.spawn().expect("start the child service");
-    let output = Arc::new(Mutex::new(String::new()));
-    Process::collect(child.stdout.take().expect("piped"), output.clone());
-    Process::collect(child.stderr.take().expect("piped"), output.clone());
+    let process = ChildProcess::spawn(service, command).expect("start the child service");
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).expect("uri");
     let deadline = Instant::now() + Duration::from_secs(60);
     let channel = loop {
@@ -272,9 +219,7 @@ async fn start_service(
             Err(err) => assert!(
                 Instant::now() < deadline,
                 "{service} never listened: {err}\n{}",
-                output
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                process.output()
             ),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -282,14 +227,7 @@ async fn start_service(
     test_support::wait_until_serving(channel, "", Duration::from_secs(60))
         .await
         .expect("serving");
-    (
-        Process {
-            name: service,
-            child,
-            output,
-        },
-        addr,
-    )
+    (process, addr)
 }
 
 /// Starts the gateway binary in front of users, products and purchases.
@@ -298,8 +236,9 @@ async fn start_gateway(
     users: SocketAddr,
     products: SocketAddr,
     purchases: SocketAddr,
-) -> (Process, SocketAddr) {
-    let mut child = Command::new(GATEWAY)
+) -> (ChildProcess, SocketAddr) {
+    let mut command = Command::new(GATEWAY);
+    command
         .args(["--listen", "127.0.0.1:0"])
         .args([
             "--upstream",
@@ -316,35 +255,20 @@ async fn start_gateway(
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env_remove("OTEL_SERVICE_NAME")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the gateway starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let first = stdout
-        .next_line()
+        .env("RUST_LOG", "info");
+    let mut process = ChildProcess::spawn("shop-gateway", command).expect("the gateway starts");
+    let listening = process
+        .wait_for_line(Duration::from_secs(60), |line| {
+            line.starts_with("gateway listening on")
+        })
         .await
-        .expect("stdout")
-        .expect("a first line");
-    let url = first
+        .expect("the gateway listens");
+    let url = listening
         .split_whitespace()
         .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"));
+        .unwrap_or_else(|| panic!("no URL in {listening:?}"));
     let addr: SocketAddr = url["http://".len()..].parse().expect("an address");
-    let output = Arc::new(Mutex::new(String::new()));
-    Process::collect(child.stderr.take().expect("piped"), output.clone());
-    tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
-    (
-        Process {
-            name: "shop-gateway",
-            child,
-            output,
-        },
-        addr,
-    )
+    (process, addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,8 +339,8 @@ async fn one_traceparent_one_trace_across_the_gateway_and_the_services() {
     // Every process stops cleanly, flushing its spans.
     let mut logs = BTreeMap::new();
     for process in [gateway, purchases, users, products, payments] {
-        let name = process.name;
-        logs.insert(name, process.stop().await);
+        let name = process.name().to_owned();
+        logs.insert(name, process.stop().await.expect("a clean stop"));
     }
 
     let spans: Vec<ReceivedSpan> = receiver
