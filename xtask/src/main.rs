@@ -58,11 +58,18 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root: xtask always works from there, wherever it was started.
+///
+/// `cargo run` names the manifest directory at run time; that one wins over the directory
+/// compiled in, because cargo reuses a binary built from another checkout that shares the
+/// target directory (its fingerprint does not include the checkout's path), and the compiled-in
+/// path would then point at that other checkout.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf)
 }
 
 /// `cargo` as the one that runs us (`$CARGO`), so toolchain overrides carry through.
