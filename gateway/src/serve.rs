@@ -12,7 +12,9 @@
 //!   Once a request is read the timeout no longer runs, so a long response (an event stream)
 //!   is not cut;
 //! - a **connection limit**: at the limit the next connection waits in the kernel's accept
-//!   backlog until one closes, instead of the process running out of descriptors.
+//!   backlog until one closes, instead of the process running out of descriptors;
+//! - **HTTP/2 pings**, which close the connection of a peer that vanished without closing it
+//!   (HTTP/2 has no header read timeout to do so).
 //!
 //! It also bounds the graceful drain, as the services do: after the shutdown signal, open
 //! connections finish their requests (idle ones close at once), and whatever is still open
@@ -37,6 +39,11 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default connection limit: far above any in-flight limit (keep-alive connections are mostly
 /// idle), far below the descriptor limits servers run with.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How often an HTTP/2 connection is pinged, and how long the answer may take before the
+/// connection is closed as dead.
+const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a graceful stop waits for open connections by default.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -80,7 +87,13 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+    // HTTP/2 has no header read timeout to close a vanished peer's connection: pings do
+    // (answered by any live client, so an idle but live connection stays).
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(HTTP2_PING_INTERVAL))
+        .keep_alive_timeout(HTTP2_PING_TIMEOUT);
     let builder = Arc::new(builder);
     let permits = options
         .max_connections
