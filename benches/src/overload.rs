@@ -25,7 +25,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +36,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use proto::users::v1::CreateUserRequest;
 use proto::users::v1::user_service_client::UserServiceClient;
-use tokio::io::AsyncBufReadExt;
 use tokio::task::JoinSet;
+
+use test_support::ChildProcess;
 
 use crate::external::{self, Tool};
 use crate::load::Sample;
@@ -179,9 +179,9 @@ pub struct Overload {
 enum Gateway {
     /// The `shop-gateway` binary, a child of this process.
     Process {
-        child: tokio::process::Child,
+        /// Boxed: a child process handle is far larger than the in-process variant.
+        process: Box<ChildProcess>,
         addr: SocketAddr,
-        pid: u32,
     },
     /// [`shop_gateway::app`] in this process (no binary to run).
     InProcess(HttpServer),
@@ -195,7 +195,8 @@ impl Gateway {
         upstream: SocketAddr,
         max_in_flight: usize,
     ) -> anyhow::Result<Self> {
-        let mut child = tokio::process::Command::new(binary)
+        let mut command = tokio::process::Command::new(binary);
+        command
             .args(["--listen", "127.0.0.1:0"])
             .arg("--upstream")
             .arg(format!("users.v1.UserService=http://{upstream}"))
@@ -203,33 +204,13 @@ impl Gateway {
             // Nothing from the caller's environment (`GATEWAY_*`, an OTLP endpoint) may change
             // what is measured; errors only, so that logging costs nothing.
             .env_clear()
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("the gateway exited at once")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("the gateway's stdout is piped")?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
-            .await
-            .context("the gateway did not print its address in time")?
-            .context("reading the gateway's stdout")?
-            .context("the gateway exited before printing its address")?;
-        // "gateway listening on http://127.0.0.1:PORT (Swagger UI at ...)"
-        let addr = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("http://"))
-            .and_then(|rest| rest.parse().ok())
-            .with_context(|| format!("no address in the gateway's first line: {line}"))?;
-        // The rest of its stdout (the banner) is not needed; the gateway ignores a closed pipe.
-        drop(lines);
-        Ok(Self::Process { child, addr, pid })
+            .env("RUST_LOG", "error");
+        let mut process = ChildProcess::spawn(binary.display().to_string(), command)?;
+        let addr = process.wait_for_listening_address(START_TIMEOUT).await?;
+        Ok(Self::Process {
+            process: Box::new(process),
+            addr,
+        })
     }
 
     /// The gateway in this process, as the rest of the bench runs it.
@@ -253,9 +234,11 @@ impl Gateway {
         }
     }
 
-    fn pid(&self) -> Option<u32> {
+    /// A value in KiB from the gateway process's `/proc/<pid>/status`; `None` in process or
+    /// off Linux.
+    fn status_kib(&self, key: &str) -> Option<u64> {
         match self {
-            Gateway::Process { pid, .. } => Some(*pid),
+            Gateway::Process { process, .. } => process.status_kib(key).ok(),
             Gateway::InProcess(_) => None,
         }
     }
@@ -272,23 +255,16 @@ impl Gateway {
     /// stopped.
     async fn stop(self) -> anyhow::Result<()> {
         match self {
-            Gateway::Process { mut child, .. } => {
-                child.start_kill().context("killing the gateway")?;
-                child.wait().await.context("waiting for the gateway")?;
+            Gateway::Process { mut process, .. } => {
+                process.kill().await?;
+                // Its errors (the only level it logs at), shown as they were when its stderr
+                // was inherited.
+                eprint!("{}", process.output());
                 Ok(())
             }
             Gateway::InProcess(server) => server.stop().await,
         }
     }
-}
-
-/// A value in KiB from `/proc/<pid>/status` (`VmRSS`, `VmHWM`); `None` off Linux.
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines().find_map(|line| {
-        let value = line.strip_prefix(key)?.strip_prefix(':')?;
-        value.trim().trim_end_matches("kB").trim().parse().ok()
-    })
 }
 
 /// This process's soft limit of open files, from `/proc/self/limits`; `None` when unknown or
@@ -409,7 +385,7 @@ async fn drive_all(
     overload: &mut Overload,
 ) -> anyhow::Result<()> {
     let addr = gateway.addr();
-    overload.idle_rss_kib = gateway.pid().and_then(|pid| status_kib(pid, "VmRSS"));
+    overload.idle_rss_kib = gateway.status_kib("VmRSS");
     for driver in Driver::ALL {
         let before = counted_shed(addr).await;
         let (admitted, shed, failed) = match (driver, h2load) {
@@ -432,7 +408,7 @@ async fn drive_all(
             counted_shed: after
                 .zip(before)
                 .map(|(after, before)| after - before.min(after)),
-            peak_rss_kib: gateway.pid().and_then(|pid| status_kib(pid, "VmHWM")),
+            peak_rss_kib: gateway.status_kib("VmHWM"),
         });
     }
     Ok(())
@@ -642,14 +618,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_this_process_memory_and_limits() {
-        if !Path::new("/proc/self/status").exists() {
+    fn reads_this_process_limits() {
+        if !Path::new("/proc/self/limits").exists() {
             return;
         }
-        let rss = status_kib(std::process::id(), "VmRSS").expect("VmRSS");
-        let peak = status_kib(std::process::id(), "VmHWM").expect("VmHWM");
-        assert!(rss > 0 && peak >= rss, "{rss} {peak}");
-        assert_eq!(status_kib(std::process::id(), "NoSuchKey"), None);
         // "unlimited" reads as no limit.
         if let Some(limit) = open_files_limit() {
             assert!(limit > 0);

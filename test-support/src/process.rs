@@ -3,6 +3,7 @@
 //! test can wait for the line that says it is ready; it stops with SIGTERM (a clean exit is
 //! asserted) or dies with SIGKILL (a crash test).
 
+use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -102,6 +103,31 @@ impl ChildProcess {
         }
     }
 
+    /// The address a server announces with a `... listening on http://HOST:PORT ...` line (as
+    /// the gateway binary does when started on port 0), waiting for it at most `within`.
+    pub async fn wait_for_listening_address(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<SocketAddr> {
+        let line = self
+            .wait_for_line(within, |line| listening_address(line).is_some())
+            .await?;
+        listening_address(&line).with_context(|| format!("no address in {line:?}"))
+    }
+
+    /// A value in KiB from the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`; Linux only).
+    pub fn status_kib(&self, key: &str) -> anyhow::Result<u64> {
+        let pid = self.pid()?;
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        text.lines()
+            .find_map(|line| {
+                let value = line.strip_prefix(key)?.strip_prefix(':')?;
+                value.trim().trim_end_matches("kB").trim().parse().ok()
+            })
+            .with_context(|| format!("no {key} in /proc/{pid}/status"))
+    }
+
     /// Sends SIGTERM and waits for the exit; fails unless it is a clean one. Returns the whole
     /// output.
     pub async fn stop(mut self) -> anyhow::Result<String> {
@@ -141,6 +167,15 @@ impl ChildProcess {
     }
 }
 
+/// The address after `listening on http://` in `line`.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    let (_, rest) = line.split_once("listening on http://")?;
+    rest.split(|c: char| c.is_whitespace() || c == '/')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Appends `stream`'s lines to `output` until it closes.
 fn collect(stream: impl AsyncRead + Unpin + Send + 'static, output: Arc<Mutex<String>>) {
     tokio::spawn(async move {
@@ -151,4 +186,50 @@ fn collect(stream: impl AsyncRead + Unpin + Send + 'static, output: Arc<Mutex<St
             output.push('\n');
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listening_address_is_read_from_a_banner_line() {
+        assert_eq!(
+            listening_address(
+                "gateway listening on http://127.0.0.1:8080 (Swagger UI at http://127.0.0.1:8080/docs)"
+            ),
+            Some(SocketAddr::from(([127, 0, 0, 1], 8080)))
+        );
+        assert_eq!(
+            listening_address("listening on http://[::1]:9/"),
+            "[::1]:9".parse().ok()
+        );
+        assert_eq!(
+            listening_address("  upstream users -> http://127.0.0.1:1"),
+            None
+        );
+        assert_eq!(listening_address("listening on http://nowhere"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_a_child_s_memory_and_output_and_stops_it() {
+        if !std::path::Path::new("/proc/self/status").exists() {
+            return;
+        }
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo listening on http://127.0.0.1:7; exec sleep 30"]);
+        let mut child = ChildProcess::spawn("sh", command).expect("sh starts");
+        let addr = child
+            .wait_for_listening_address(Duration::from_secs(10))
+            .await
+            .expect("the line");
+        assert_eq!(addr, SocketAddr::from(([127, 0, 0, 1], 7)));
+        let rss = child.status_kib("VmRSS").expect("VmRSS");
+        let peak = child.status_kib("VmHWM").expect("VmHWM");
+        assert!(rss > 0 && peak >= rss, "{rss} {peak}");
+        assert!(child.status_kib("NoSuchKey").is_err());
+        assert!(child.exited().expect("try_wait").is_none());
+        // `sleep` dies of SIGTERM: not a clean exit, which `stop` reports.
+        assert!(child.stop().await.is_err());
+    }
 }

@@ -178,30 +178,16 @@ impl Gateway {
             .env("TOKIO_WORKER_THREADS", GATEWAY_THREADS)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
         let mut process = ChildProcess::spawn("the gateway", command).expect("the gateway starts");
-        let listening = process
-            .wait_for_line(WAIT, |line| line.starts_with("gateway listening on"))
+        let addr = process
+            .wait_for_listening_address(WAIT)
             .await
             .expect("the gateway listens");
-        let url = listening
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {listening:?}"));
-        let addr = url["http://".len()..].parse().expect("an address");
         Self { process, addr }
     }
 
     /// The process's peak resident set size (`VmHWM`, Linux), in bytes.
     fn peak_memory(&self) -> u64 {
-        let pid = self.process.pid().expect("the gateway is running");
-        let status =
-            std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/<pid>/status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().strip_suffix("kB"))
-            .and_then(|kib| kib.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no VmHWM in {status}"));
-        kib * 1024
+        self.process.status_kib("VmHWM").expect("VmHWM") * 1024
     }
 
     /// Fails the test if the process has exited.

@@ -257,17 +257,10 @@ async fn start_gateway(
         .env_remove("OTEL_SERVICE_NAME")
         .env("RUST_LOG", "info");
     let mut process = ChildProcess::spawn("shop-gateway", command).expect("the gateway starts");
-    let listening = process
-        .wait_for_line(Duration::from_secs(60), |line| {
-            line.starts_with("gateway listening on")
-        })
+    let addr = process
+        .wait_for_listening_address(Duration::from_secs(60))
         .await
         .expect("the gateway listens");
-    let url = listening
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {listening:?}"));
-    let addr: SocketAddr = url["http://".len()..].parse().expect("an address");
     (process, addr)
 }
 
