@@ -270,17 +270,13 @@ fn forward_headers(headers: &HeaderMap, metadata: &mut MetadataMap) {
             metadata.append(AsciiMetadataKey::from_static(X_REQUEST_ID), value);
         }
     }
-    // The trace context, which the middleware set to the request span's. `traceparent` names
-    // a new span on every call: never-indexed, like the request id.
-    for (name, unique) in [
-        (telemetry::TRACEPARENT, true),
-        (telemetry::TRACESTATE, false),
-    ] {
-        if let Some(Ok(mut value)) = headers
-            .get(name)
-            .map(|value| AsciiMetadataValue::try_from(value.as_bytes()))
+    // The trace context, which the middleware set to the request span's, with its
+    // never-indexed mark (`telemetry::inject_http` sets it on `traceparent`).
+    for name in [telemetry::TRACEPARENT, telemetry::TRACESTATE] {
+        if let Some(header) = headers.get(name)
+            && let Ok(mut value) = AsciiMetadataValue::try_from(header.as_bytes())
         {
-            value.set_sensitive(unique);
+            value.set_sensitive(header.is_sensitive());
             metadata.insert(AsciiMetadataKey::from_static(name), value);
         }
     }
@@ -482,7 +478,10 @@ mod tests {
     fn forwards_the_trace_context() {
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", HeaderValue::from_static(parent));
+        let mut traceparent = HeaderValue::from_static(parent);
+        // As `telemetry::inject_http` writes it: never-indexed.
+        traceparent.set_sensitive(true);
+        headers.insert("traceparent", traceparent);
         headers.insert("tracestate", HeaderValue::from_static("congo=t61rcWkgMzE"));
         let mut metadata = MetadataMap::new();
         forward_headers(&headers, &mut metadata);
@@ -490,6 +489,19 @@ mod tests {
         assert_eq!(
             metadata.get("tracestate").expect("forwarded"),
             "congo=t61rcWkgMzE"
+        );
+        // The mark travels with the value.
+        assert!(
+            metadata
+                .get("traceparent")
+                .expect("forwarded")
+                .is_sensitive()
+        );
+        assert!(
+            !metadata
+                .get("tracestate")
+                .expect("forwarded")
+                .is_sensitive()
         );
     }
 

@@ -24,9 +24,7 @@ pub fn inject_metadata(metadata: &mut MetadataMap) {
     inject_fn(&cx, |name, value| {
         // Built from validated ids and trace state: always valid ASCII metadata.
         if let Ok(mut value) = AsciiMetadataValue::try_from(value) {
-            // `traceparent` names a new span on every call: never-indexed, so it does not
-            // churn h2's HPACK table (evicting the entries that do repeat).
-            value.set_sensitive(name == crate::TRACEPARENT);
+            value.set_sensitive(crate::propagation::never_indexed(name));
             metadata.insert(AsciiMetadataKey::from_static(name), value);
         }
     });

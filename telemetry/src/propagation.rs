@@ -91,10 +91,19 @@ pub fn inject_http(cx: &Context, headers: &mut http::HeaderMap) {
     headers.remove(TRACESTATE);
     inject_fn(cx, |name, value| {
         // Both values are built from validated ids and trace state: always valid header text.
-        if let Ok(value) = http::HeaderValue::try_from(value) {
+        if let Ok(mut value) = http::HeaderValue::try_from(value) {
+            value.set_sensitive(never_indexed(name));
             headers.insert(name, value);
         }
     });
+}
+
+/// Whether the header `name` written by this crate is marked sensitive, so that HTTP/2 sends
+/// it never-indexed: `traceparent` names a new span on every call, and indexing it would only
+/// churn the HPACK table (evicting the entries that do repeat). Whoever copies these headers
+/// on keeps the mark.
+pub(crate) fn never_indexed(name: &str) -> bool {
+    name == TRACEPARENT
 }
 
 /// The trace id of `cx`, when it holds a valid span context.
@@ -205,6 +214,9 @@ mod tests {
         inject_http(&cx, &mut out);
         assert_eq!(out.get(TRACEPARENT).expect("injected"), PARENT);
         assert_eq!(out.get(TRACESTATE).expect("injected"), "congo=t61rcWkgMzE");
+        // New on every call: never-indexed; the trace state repeats and may be indexed.
+        assert!(out.get(TRACEPARENT).expect("injected").is_sensitive());
+        assert!(!out.get(TRACESTATE).expect("injected").is_sensitive());
     }
 
     #[test]
