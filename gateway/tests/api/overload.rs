@@ -15,20 +15,7 @@ const SLOW_MS: u64 = 1500;
 async fn requests_beyond_the_in_flight_limit_get_503_at_once_and_are_admitted_again_later() {
     const LIMIT: usize = 3;
     let app = std::sync::Arc::new(spawn_app_with(|config| config.max_in_flight = LIMIT).await);
-    let slow: Vec<_> = (0..LIMIT)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                app.send(
-                    "GET",
-                    "/v1/echo",
-                    &[("grpc-metadata-echo-sleep-ms", &SLOW_MS.to_string())],
-                    None,
-                )
-                .await
-            })
-        })
-        .collect();
+    let slow = slow_gets(&app, LIMIT, SLOW_MS);
     let started = Instant::now();
     while app.max_in_flight() < LIMIT {
         assert!(
@@ -82,24 +69,32 @@ async fn requests_beyond_the_in_flight_limit_get_503_at_once_and_are_admitted_ag
 #[tokio::test]
 async fn zero_disables_the_in_flight_limit() {
     let app = std::sync::Arc::new(spawn_app_with(|config| config.max_in_flight = 0).await);
-    let calls: Vec<_> = (0..20)
+    let calls = slow_gets(&app, 20, 200);
+    for call in calls {
+        assert_eq!(call.await.expect("call").status, 200);
+    }
+}
+
+/// Starts `count` concurrent `GET /v1/echo` calls whose upstream answers after `sleep_ms`.
+fn slow_gets(
+    app: &std::sync::Arc<TestApp>,
+    count: usize,
+    sleep_ms: u64,
+) -> Vec<tokio::task::JoinHandle<TestResponse>> {
+    (0..count)
         .map(|_| {
             let app = app.clone();
             tokio::spawn(async move {
                 app.send(
                     "GET",
                     "/v1/echo",
-                    &[("grpc-metadata-echo-sleep-ms", "200")],
+                    &[("grpc-metadata-echo-sleep-ms", &sleep_ms.to_string())],
                     None,
                 )
                 .await
-                .status
             })
         })
-        .collect();
-    for call in calls {
-        assert_eq!(call.await.expect("call"), 200);
-    }
+        .collect()
 }
 
 /// An 8 MiB body, well over the tests' limit.
